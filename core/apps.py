@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "core"
+    verbose_name = "LeadDesk"
+
+    def ready(self):
+        from core import checks  # noqa: F401  (registers the key checks)

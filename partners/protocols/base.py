@@ -1,0 +1,63 @@
+"""Types shared by the protocol adapters. Adapters are pure: plain values in, plain values out."""
+
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    """Exactly what goes on the wire, plus a masked copy that is safe to keep in the audit log."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    audit_headers: dict[str, str] = field(default_factory=dict)
+    audit_body: str = ""
+    method: str = "POST"
+
+
+class ProtocolError(Exception):
+    """The partner's answer could not be understood (not JSON, wrong shape, unknown values)."""
+
+
+class PartnerRefusal(Exception):
+    """The partner understood the call and answered that it failed (e.g. ``9999``)."""
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        self.message = message
+        super().__init__(f"partner refused the call: {code} {message}".strip())
+
+    @property
+    def is_signature_error(self) -> bool:
+        text = self.message.lower()
+        return "sign" in text or "签名" in text
+
+
+def load_json_object(body: bytes) -> dict:
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(f"answer is not JSON: {body[:80]!r}") from exc
+    if not isinstance(payload, dict):
+        raise ProtocolError(f"answer is not a JSON object: {type(payload).__name__}")
+    return payload
+
+
+def as_int(value, *, name: str) -> int:
+    """Accept ``1`` and ``"1"`` alike: partners document strings and send numbers, or the reverse."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    raise ProtocolError(f"{name} is not an integer: {value!r}")
+
+
+def as_text(value, *, name: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise ProtocolError(f"{name} is not text: {value!r}")

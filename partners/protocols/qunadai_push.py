@@ -1,0 +1,136 @@
+"""User push (推送) protocol: ``specs/push-user-api.md``.
+
+The body is serialised once and those exact bytes are signed and sent:
+``s = md5Hex(clientId + clientTime + bodyString + key)``. By default ``data`` is the user object
+as a JSON *string* and integers are sent as strings, as the spec's example does; both are
+per-partner options.
+"""
+
+from dataclasses import asdict, dataclass
+
+from core.masking import (
+    mask_address,
+    mask_id_number,
+    mask_middle,
+    mask_name,
+    mask_phone,
+    short_hash,
+)
+from partners.protocols.base import (
+    OutboundRequest,
+    ProtocolError,
+    as_text,
+    load_json_object,
+)
+from partners.protocols.signing import compact_json, push_sign
+
+NAME = "qunadai_push_v1"
+LABEL = "去哪上岸用户推送 v1 (header md5 signature)"
+ACCEPTED = "1"
+REJECTED = "0"
+
+EDU_LEVELS = ("硕士及以上", "本科", "大专", "中专/高中及以下")
+EMERGENCY_RELATIONS = ("配偶", "父母", "兄弟姐妹", "子女", "同事", "同学", "朋友")
+
+
+@dataclass(frozen=True)
+class PushProfile:
+    """The 15 fields of the push spec, in the spec's order (which is also the wire order)."""
+
+    phone: str
+    idNum: str
+    name: str
+    wechat: str
+    qq: str
+    eduLevel: str
+    province: str
+    city: str
+    district: str
+    address: str
+    socialInsurancePayed: int
+    emergencyContactName: str
+    emergencyRelation: str
+    emergencyContactPhone: str
+    zhimaScore: int
+
+
+INTEGER_FIELDS = ("socialInsurancePayed", "zhimaScore")
+_MASKERS = {
+    "phone": mask_phone,
+    "emergencyContactPhone": mask_phone,
+    "idNum": mask_id_number,
+    "name": mask_name,
+    "emergencyContactName": mask_name,
+    "wechat": mask_middle,
+    "qq": mask_middle,
+    "address": mask_address,
+}
+
+
+@dataclass(frozen=True)
+class PushAnswer:
+    accepted: bool
+    message: str
+    app_download_url: str | None
+
+
+def _user_object(profile: PushProfile, *, integers_as_strings: bool) -> dict:
+    user = asdict(profile)
+    if integers_as_strings:
+        for name in INTEGER_FIELDS:
+            user[name] = str(user[name])
+    return user
+
+
+def _body(user: dict, *, data_as_string: bool) -> bytes:
+    data = compact_json(user) if data_as_string else user
+    return compact_json({"data": data}).encode("utf-8")
+
+
+def build_request(
+    *,
+    url: str,
+    client_id: str,
+    key: str,
+    client_time_ms: int,
+    profile: PushProfile,
+    data_as_string: bool = True,
+    integers_as_strings: bool = True,
+) -> OutboundRequest:
+    user = _user_object(profile, integers_as_strings=integers_as_strings)
+    body = _body(user, data_as_string=data_as_string)
+    client_time = str(client_time_ms)
+    signature = push_sign(client_id, client_time, body, key)
+    headers = {
+        "Content-Type": "application/json;charset=utf-8",
+        "clientId": client_id,
+        "clientTime": client_time,
+        "s": signature,
+    }
+    masked_user = {name: _MASKERS.get(name, lambda v: v)(value) for name, value in user.items()}
+    return OutboundRequest(
+        url=url,
+        body=body,
+        headers=headers,
+        audit_headers={**headers, "s": short_hash(signature)},
+        audit_body=_body(masked_user, data_as_string=data_as_string).decode("utf-8"),
+    )
+
+
+def parse_answer(body: bytes) -> PushAnswer:
+    payload = load_json_object(body)
+    if "status" not in payload:
+        raise ProtocolError("answer has no status")
+    status = as_text(payload["status"], name="status")
+    message = str(payload.get("msg") or "")
+    if status not in (ACCEPTED, REJECTED):
+        raise ProtocolError(f"unknown push status {status!r} ({message})")
+    data = payload.get("data")
+    url = data.get("appDownloadUrl") if isinstance(data, dict) else None
+    if url is not None and not isinstance(url, str):
+        raise ProtocolError(f"appDownloadUrl is not text: {url!r}")
+    return PushAnswer(accepted=status == ACCEPTED, message=message, app_download_url=url or None)
+
+
+def mask_answer(body: bytes) -> str:
+    return body[:2000].decode("utf-8", errors="replace")
