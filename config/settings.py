@@ -100,6 +100,3 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
-
-# Outbound partner calls: how often a failed read-only call (a collision check) is retried.
-PARTNER_CHECK_RETRIES = env.int("PARTNER_CHECK_RETRIES", default=2)

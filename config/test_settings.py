@@ -10,4 +10,3 @@ FIELD_ENCRYPTION_KEYS = ["iVB7W0U9nGxNfz4P0bJZ7m2K5xW8qY3cR1tE6uA9sDk="]
 BLIND_INDEX_KEY = "test-blind-index-key"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
-PARTNER_CHECK_RETRIES = 0

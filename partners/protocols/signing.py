@@ -53,5 +53,7 @@ def push_sign(client_id: str, client_time: str, body: bytes, key: str) -> str:
 
 
 def hide_key(canonical: str, key: str) -> str:
-    """The canonical string safe to print: the secret replaced by a placeholder."""
-    return canonical.replace(key, KEY_PLACEHOLDER) if key else canonical
+    """The canonical string safe to print: the trailing secret replaced by a placeholder."""
+    if key and canonical.endswith(key):
+        return canonical[: -len(key)] + KEY_PLACEHOLDER
+    return canonical

@@ -1,0 +1,121 @@
+from django.db import models
+from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from partners.protocols.yrxd_collision import CollisionAnswer, UserStatus
+
+
+class CheckOutcome(models.TextChoices):
+    ANSWERED = "answered", _("已应答")
+    CALL_FAILED = "call_failed", _("调用失败")
+    SIGNATURE_REJECTED = "signature_rejected", _("签名被拒")
+    NO_ANSWER = "no_answer", _("该哈希无应答")
+
+
+class UserStatusChoice(models.IntegerChoices):
+    NEW = UserStatus.NEW, _("0 未注册")
+    OURS = UserStatus.OURS, _("1 本渠道已注册")
+    OTHER_CHANNEL = UserStatus.OTHER_CHANNEL, _("2 其他渠道已注册")
+    ANOMALY = UserStatus.ANOMALY, _("3 异常")
+
+
+class CollisionResultQuerySet(models.QuerySet):
+    def latest_per_lead(self, partner):
+        """For each lead, only its newest result with ``partner``."""
+        newest = (
+            self.model.objects.filter(lead=OuterRef("lead"), partner=partner)
+            .order_by("-checked_at", "-id")
+            .values("id")[:1]
+        )
+        return self.filter(partner=partner, id=Subquery(newest))
+
+
+class CollisionResult(models.Model):
+    """What a partner answered about one lead at one time (or why it could not answer)."""
+
+    lead = models.ForeignKey(
+        "leads.Lead", models.CASCADE, related_name="collision_results", verbose_name=_("线索")
+    )
+    partner = models.ForeignKey(
+        "partners.Partner",
+        models.PROTECT,
+        related_name="collision_results",
+        verbose_name=_("合作平台"),
+    )
+    outcome = models.CharField(_("结果"), max_length=32, choices=CheckOutcome)
+    user_status = models.PositiveSmallIntegerField(
+        _("用户状态"), choices=UserStatusChoice, null=True, blank=True
+    )
+    marketable = models.BooleanField(_("平台可营销标记"), null=True, blank=True)
+    is_marketable = models.BooleanField(_("可营销"), default=False, db_index=True)
+    message = models.TextField(_("说明"), blank=True, default="")
+    audit_entry = models.ForeignKey(
+        "partners.AuditLogEntry",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("审计日志"),
+    )
+    checked_at = models.DateTimeField(_("撞库时间"), default=timezone.now, db_index=True)
+
+    objects = CollisionResultQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("撞库结果")
+        verbose_name_plural = _("撞库结果")
+        ordering = ["-checked_at", "-id"]
+        indexes = [models.Index(fields=["partner", "lead", "-checked_at"], name="collision_latest")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        outcome=CheckOutcome.ANSWERED,
+                        user_status__isnull=False,
+                        marketable__isnull=False,
+                    )
+                    | (
+                        ~Q(outcome=CheckOutcome.ANSWERED)
+                        & Q(user_status__isnull=True, marketable__isnull=True)
+                    )
+                ),
+                name="collision_status_iff_answered",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        is_marketable=True,
+                        outcome=CheckOutcome.ANSWERED,
+                        user_status=UserStatus.NEW,
+                        marketable=True,
+                    )
+                    | (
+                        Q(is_marketable=False)
+                        & ~Q(
+                            outcome=CheckOutcome.ANSWERED,
+                            user_status=UserStatus.NEW,
+                            marketable=True,
+                        )
+                    )
+                ),
+                name="collision_marketable_rule",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.lead} @ {self.partner_id}: {self.get_outcome_display()}"
+
+    @classmethod
+    def from_answer(cls, *, answer: CollisionAnswer, **fields) -> "CollisionResult":
+        return cls(
+            outcome=CheckOutcome.ANSWERED,
+            user_status=int(answer.status),
+            marketable=answer.marketable,
+            is_marketable=answer.is_marketable,
+            **fields,
+        )
+
+    @classmethod
+    def failure(cls, *, outcome: str, message: str, **fields) -> "CollisionResult":
+        return cls(outcome=outcome, message=message[:1000], **fields)

@@ -1,0 +1,66 @@
+"""What a valid lead looks like: mainland mobile numbers, GB 11643 ID numbers, the spec's enumerations."""
+
+import re
+import unicodedata
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError as StdnumValidationError
+
+MOBILE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
+ZHIMA_RANGE = (350, 950)
+
+
+def normalize_text(value) -> str:
+    """Full-width characters to half-width, surrounding and inner blanks removed."""
+    text = unicodedata.normalize("NFKC", str(value or ""))
+    return re.sub(r"\s+", "", text)
+
+
+def normalize_phone(value) -> str:
+    phone = normalize_text(value).replace("-", "")
+    for prefix in ("+86", "0086"):
+        if phone.startswith(prefix):
+            phone = phone[len(prefix) :]
+    if len(phone) == 13 and phone.startswith("86"):
+        phone = phone[2:]
+    return phone
+
+
+def normalize_id_number(value) -> str:
+    return normalize_text(value).upper()
+
+
+def validate_mobile(value: str) -> None:
+    if not MOBILE_PATTERN.match(value or ""):
+        raise ValidationError(_("不是有效的中国大陆手机号（11 位，1 开头）"), code="invalid_mobile")
+
+
+def validate_id_number(value: str) -> None:
+    if len(value or "") != 18:
+        raise ValidationError(_("身份证号必须是 18 位"), code="invalid_id_length")
+    try:
+        ric.validate(value)
+    except StdnumValidationError as exc:
+        if not re.fullmatch(r"\d{17}[\dX]", value):
+            raise ValidationError(
+                _("身份证号格式不对（17 位数字加校验位）"), code="invalid_id_format"
+            ) from exc
+        if ric.calc_check_digit(value) != value[-1]:
+            raise ValidationError(
+                _("身份证号校验位不对（GB 11643）"), code="invalid_id_checksum"
+            ) from exc
+        raise ValidationError(
+            _("身份证号中的出生日期或地区码无效"), code="invalid_id_date"
+        ) from exc
+
+
+def validate_zhima_score(value: int) -> None:
+    low, high = ZHIMA_RANGE
+    if value is not None and not low <= value <= high:
+        raise ValidationError(
+            _("芝麻分应在 %(low)s 到 %(high)s 之间"),
+            code="invalid_zhima",
+            params={"low": low, "high": high},
+        )

@@ -1,0 +1,172 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from core.crypto import EncryptedTextField
+from partners.protocols import (
+    COLLISION_PROTOCOLS,
+    PUSH_PROTOCOLS,
+    choices,
+    qunadai_push,
+    yrxd_collision,
+)
+
+
+class Environment(models.TextChoices):
+    TEST = "test", _("测试环境")
+    PRODUCTION = "production", _("生产环境")
+
+
+class Partner(models.Model):
+    """A lender we check leads against and push leads to."""
+
+    name = models.CharField(_("名称"), max_length=100)
+    slug = models.SlugField(
+        _("标识"), unique=True, help_text=_("命令行里用来指定合作平台，例如 --partner demo")
+    )
+    environment = models.CharField(
+        _("当前环境"), max_length=16, choices=Environment, default=Environment.TEST
+    )
+    test_base_url = models.URLField(
+        _("测试环境地址"), help_text=_("撞库接口的域名，例如 http://yrxd.test.creditease.cn")
+    )
+    production_base_url = models.URLField(_("生产环境地址"), blank=True, default="")
+    push_url = models.URLField(
+        _("推送地址"), blank=True, default="", help_text=_("合作平台提供的用户推送完整 URL")
+    )
+    utm_source = models.CharField(_("渠道名称 utmSource"), max_length=64)
+    client_id = models.CharField(_("推送 clientId"), max_length=64, default="THIRDPARTY_QUNADAI")
+    secret_key = EncryptedTextField(_("签名密钥"))
+    collision_protocol = models.CharField(
+        _("撞库协议"),
+        max_length=64,
+        choices=choices(COLLISION_PROTOCOLS),
+        default=yrxd_collision.NAME,
+    )
+    push_protocol = models.CharField(
+        _("推送协议"), max_length=64, choices=choices(PUSH_PROTOCOLS), default=qunadai_push.NAME
+    )
+    push_data_as_string = models.BooleanField(
+        _("推送 data 为 JSON 字符串"), default=True, help_text=_("取消则 data 以嵌套 JSON 对象发送")
+    )
+    push_integers_as_strings = models.BooleanField(
+        _("推送整数以字符串发送"),
+        default=True,
+        help_text=_('socialInsurancePayed、zhimaScore 写成 "1" 而不是 1'),
+    )
+    connect_timeout = models.FloatField(_("连接超时（秒）"), default=3.0)
+    read_timeout = models.FloatField(_("读取超时（秒）"), default=10.0)
+    is_active = models.BooleanField(_("启用"), default=True)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("合作平台")
+        verbose_name_plural = _("合作平台")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(connect_timeout__gt=0, read_timeout__gt=0),
+                name="partner_timeouts_positive",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(environment=Environment.PRODUCTION, production_base_url=""),
+                name="partner_production_needs_url",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} [{self.get_environment_display()}]"
+
+    def clean(self):
+        if self.environment == Environment.PRODUCTION and not self.production_base_url:
+            raise ValidationError(
+                {"production_base_url": _("切换到生产环境前需要填写生产环境地址")}
+            )
+
+    @property
+    def base_url(self) -> str:
+        if self.environment == Environment.PRODUCTION:
+            return self.production_base_url
+        return self.test_base_url
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == Environment.PRODUCTION
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)
+
+
+class Operation(models.TextChoices):
+    COLLISION_SINGLE = "collision_single", _("单次撞库")
+    COLLISION_BATCH = "collision_batch", _("批量撞库")
+    PUSH = "push", _("用户推送")
+
+
+class CallOutcome(models.TextChoices):
+    OK = "ok", _("成功")
+    REFUSED = "refused", _("平台返回失败")
+    SIGNATURE_REJECTED = "signature_rejected", _("签名被拒")
+    HTTP_ERROR = "http_error", _("HTTP 错误")
+    MALFORMED = "malformed", _("应答无法解析")
+    TIMEOUT = "timeout", _("读取超时")
+    CONNECTION_ERROR = "connection_error", _("连接失败")
+
+
+class AuditLogEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("the audit log is append-only")
+
+    def delete(self):
+        raise TypeError("the audit log is append-only")
+
+
+class AuditLogEntry(models.Model):
+    """One outbound partner call, as sent (PII masked, key never stored) and as answered."""
+
+    partner = models.ForeignKey(
+        Partner, models.PROTECT, related_name="audit_entries", verbose_name=_("合作平台")
+    )
+    operation = models.CharField(_("操作"), max_length=32, choices=Operation)
+    environment = models.CharField(_("环境"), max_length=16, choices=Environment)
+    method = models.CharField(max_length=8, default="POST")
+    url = models.URLField(_("URL"), max_length=500)
+    request_headers = models.JSONField(_("请求头（打码）"), default=dict)
+    request_body = models.TextField(_("请求体（打码）"))
+    response_status = models.PositiveSmallIntegerField(_("HTTP 状态码"), null=True, blank=True)
+    response_body = models.TextField(_("应答体"), blank=True, default="")
+    latency_ms = models.PositiveIntegerField(_("耗时（毫秒）"))
+    outcome = models.CharField(_("结果"), max_length=32, choices=CallOutcome)
+    error = models.TextField(_("错误"), blank=True, default="")
+    lead_count = models.PositiveIntegerField(_("线索数"), default=1)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("操作人"),
+    )
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
+
+    objects = AuditLogEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("审计日志")
+        verbose_name_plural = _("审计日志")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["partner", "-created_at"], name="audit_partner_time")]
+
+    def __str__(self):
+        return f"{self.get_operation_display()} → {self.partner_id} ({self.get_outcome_display()})"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("the audit log is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("the audit log is append-only")

@@ -1,0 +1,90 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class PushState(models.TextChoices):
+    PENDING = "pending", _("待发送")
+    SENDING = "sending", _("发送中")
+    ACCEPTED = "accepted", _("已接收")
+    REJECTED = "rejected", _("被拒绝")
+    UNKNOWN = "unknown", _("结果未知")
+    FAILED = "failed", _("未送达")
+
+
+# A live push blocks another push of the same lead to the same partner: it is on its way, has
+# landed, or may have landed (unknown, until reconciled or explicitly retried).
+LIVE_STATES = (PushState.PENDING, PushState.SENDING, PushState.ACCEPTED, PushState.UNKNOWN)
+
+
+class Push(models.Model):
+    """The delivery of one lead's profile to one partner. Written before the request leaves."""
+
+    lead = models.ForeignKey(
+        "leads.Lead", models.PROTECT, related_name="pushes", verbose_name=_("线索")
+    )
+    partner = models.ForeignKey(
+        "partners.Partner", models.PROTECT, related_name="pushes", verbose_name=_("合作平台")
+    )
+    state = models.CharField(_("状态"), max_length=16, choices=PushState, default=PushState.PENDING)
+    message = models.TextField(_("平台返回信息"), blank=True, default="")
+    app_download_url = models.URLField(_("H5 地址"), max_length=500, blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("操作人"),
+    )
+    audit_entry = models.ForeignKey(
+        "partners.AuditLogEntry",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("最近一次审计日志"),
+    )
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now, db_index=True)
+    last_attempt_at = models.DateTimeField(_("最近发送时间"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("推送记录")
+        verbose_name_plural = _("推送记录")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lead", "partner"],
+                condition=Q(state__in=LIVE_STATES),
+                name="one_live_push_per_lead_and_partner",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.lead} → {self.partner_id}: {self.get_state_display()}"
+
+    def claim_for_sending(self) -> bool:
+        """Compare-and-set pending → sending, so two workers never send the same push."""
+        now = timezone.now()
+        claimed = Push.objects.filter(pk=self.pk, state=PushState.PENDING).update(
+            state=PushState.SENDING, attempts=F("attempts") + 1, last_attempt_at=now
+        )
+        if claimed:
+            self.refresh_from_db(fields=["state", "attempts", "last_attempt_at"])
+        return bool(claimed)
+
+    def settle(
+        self, *, state: str, message: str = "", app_download_url: str = "", audit_entry=None
+    ) -> None:
+        self.state = state
+        self.message = message[:1000]
+        self.app_download_url = app_download_url or ""
+        self.audit_entry = audit_entry
+        self.finished_at = timezone.now()
+        self.save(
+            update_fields=["state", "message", "app_download_url", "audit_entry", "finished_at"]
+        )

@@ -1,0 +1,57 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from partners.models import Partner
+from sandbox.server import Fault, SandboxConfig, SandboxPartner
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve the sandbox partner (both partner APIs) on a local port. Credentials come from the "
+        "partners whose test base URL points at this sandbox, plus any --credential given."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8765)
+        parser.add_argument(
+            "--credential",
+            action="append",
+            default=[],
+            metavar="NAME=KEY",
+            help="a utmSource or clientId and its key (repeatable)",
+        )
+        parser.add_argument("--latency-ms", type=int, default=0)
+        parser.add_argument("--fault", choices=[f for f in Fault.ALL if f], default=Fault.NONE)
+
+    def handle(self, *args, host, port, credential, latency_ms, fault, **options):
+        credentials = self._partner_credentials(host, port)
+        for item in credential:
+            name, sep, key = item.partition("=")
+            if not (sep and name and key):
+                raise CommandError(f"--credential takes NAME=KEY, got {item!r}")
+            credentials[name] = key
+        if not credentials:
+            raise CommandError(
+                "no credentials: add a partner pointing at this sandbox, or pass --credential"
+            )
+        sandbox = SandboxPartner(
+            SandboxConfig(credentials=credentials, latency_ms=latency_ms, fault=fault)
+        )
+        self.stdout.write(
+            f"sandbox partner on http://{host}:{port} for {len(credentials)} credential(s); "
+            f"push URL http://{host}:{port}/api/push/user"
+        )
+        try:
+            sandbox.serve_forever(host, port)
+        except KeyboardInterrupt:
+            sandbox.stop()
+
+    @staticmethod
+    def _partner_credentials(host: str, port: int) -> dict[str, str]:
+        prefixes = {f"http://{name}:{port}" for name in (host, "127.0.0.1", "localhost")}
+        credentials = {}
+        for partner in Partner.objects.all():
+            if any(partner.test_base_url.startswith(prefix) for prefix in prefixes):
+                credentials[partner.utm_source] = partner.secret_key
+                credentials[partner.client_id] = partner.secret_key
+        return credentials

@@ -1,0 +1,266 @@
+"""Our own partner: the server side of both specs, for the demo, the tests and the benchmarks.
+
+It verifies signatures strictly, answers deterministically (a lead's status derives from its hash,
+so a demo shows every status), remembers whom it accepted (they then check as status 1, "ours"),
+and can be told to add latency or faults. Standard library only; it never touches the database.
+"""
+
+import json
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from partners.protocols import qunadai_push, yrxd_collision
+from partners.protocols.signing import collision_sign, compact_json, md5_hex, push_sign
+
+PUSH_PATH = "/api/push/user"
+CONTROL_PATH = "/__sandbox__/config"
+STATS_PATH = "/__sandbox__/stats"
+
+
+class Fault:
+    NONE = ""
+    TIMEOUT = "timeout"  # process the request, then answer too late
+    HTTP_500 = "http_500"
+    RESET = "reset"  # drop the connection without answering
+    GARBAGE = "garbage"  # 200 with a body that is not JSON
+    DROP_HASHES = "drop_hashes"  # batch answers leave out every third hash
+    REFUSE = "refuse"  # the spec's failure answer for every call
+    ALL = (NONE, TIMEOUT, HTTP_500, RESET, GARBAGE, DROP_HASHES, REFUSE)
+
+
+@dataclass
+class SandboxConfig:
+    """``credentials`` maps a utmSource (collision) or a clientId (push) to its secret key."""
+
+    credentials: dict[str, str] = field(default_factory=dict)
+    latency_ms: int = 0
+    fault: str = Fault.NONE
+    timeout_delay_s: float = 3.0
+    max_clock_skew_s: int = 300
+
+
+def user_status_for(user_md5: str) -> tuple[int, int]:
+    """A fixed (status, marketable) per hash: ~70% new, 10% ours, 12% other channel, 8% anomaly."""
+    digest = user_md5 if len(user_md5) == 32 else md5_hex(user_md5.encode())
+    try:
+        value = int(digest[:8], 16)
+    except ValueError:
+        value = int(md5_hex(digest.encode())[:8], 16)
+    bucket = value % 100
+    if bucket < 70:
+        return 0, int((value // 100) % 10 < 8)
+    if bucket < 80:
+        return 1, 0
+    if bucket < 92:
+        return 2, 0
+    return 3, 0
+
+
+class SandboxPartner:
+    def __init__(self, config: SandboxConfig | None = None):
+        self.config = config or SandboxConfig()
+        self.registered: set[str] = set()  # phone MD5s accepted through our channel
+        self.request_times: list[tuple[str, float]] = []
+        self.lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        sandbox = self
+
+        class Handler(_Handler):
+            partner = sandbox
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sandbox", daemon=True
+        )
+        self._thread.start()
+        return self.base_url
+
+    def serve_forever(self, host: str, port: int) -> None:
+        self.start(host, port)
+        self._thread.join()
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def push_url(self) -> str:
+        return self.base_url + PUSH_PATH
+
+    def calls(self, path: str) -> int:
+        with self.lock:
+            return sum(1 for seen, _ in self.request_times if seen == path)
+
+    # -- the two protocols --------------------------------------------------------------------
+    def collision(self, payload: dict, *, batch: bool) -> dict:
+        if not isinstance(payload, dict):
+            return _collision_failure("请求体不是 JSON 对象")
+        utm_source = payload.get("utmSource")
+        key = self.config.credentials.get(utm_source) if isinstance(utm_source, str) else None
+        if key is None:
+            return _collision_failure("未知渠道 utmSource")
+        sign = payload.get("sign")
+        params = {name: value for name, value in payload.items() if name != "sign"}
+        if not isinstance(sign, str) or sign != collision_sign(params, key):
+            return _collision_failure("签名验证失败")
+        if self.config.fault == Fault.REFUSE:
+            return _collision_failure("处理失败")
+        if batch:
+            hashes = payload.get("userMd5List")
+            if not isinstance(hashes, list) or not 0 < len(hashes) <= yrxd_collision.MAX_BATCH:
+                return _collision_failure("userMd5List 必须是 1 到 1000 个哈希")
+            if self.config.fault == Fault.DROP_HASHES:
+                hashes = [h for index, h in enumerate(hashes) if index % 3 != 2]
+            return {"status": "0000", "msg": "成功", "data": [self._answer(str(h)) for h in hashes]}
+        user_md5 = payload.get("phoneMd5") or payload.get("idNoMd5")
+        if not user_md5:
+            return _collision_failure("phoneMd5 与 idNoMd5 至少要有一个")
+        return {"status": "0000", "msg": "成功", "data": self._answer(str(user_md5))}
+
+    def _answer(self, user_md5: str) -> dict:
+        with self.lock:
+            ours = user_md5.lower() in self.registered
+        status, marketable = (1, 0) if ours else user_status_for(user_md5.lower())
+        return {"status": str(status), "userMd5": user_md5, "marketable": marketable}
+
+    def push(self, headers, body: bytes) -> dict:
+        client_id, client_time, signature = (
+            headers.get(name) for name in ("clientId", "clientTime", "s")
+        )
+        if not (client_id and client_time and signature):
+            return _push_failure("签名验证失败：缺少 clientId、clientTime 或 s 请求头")
+        key = self.config.credentials.get(client_id)
+        if key is None:
+            return _push_failure("未知的 clientId")
+        if signature != push_sign(client_id, client_time, body, key):
+            return _push_failure("签名验证失败")
+        if (
+            not client_time.isdigit()
+            or abs(time.time() * 1000 - int(client_time)) > self.config.max_clock_skew_s * 1000
+        ):
+            return _push_failure("clientTime 已过期")
+        if self.config.fault == Fault.REFUSE:
+            return _push_failure("处理失败")
+        try:
+            data = json.loads(body)["data"]
+            user = json.loads(data) if isinstance(data, str) else data
+            phone = user["phone"]
+            missing = [
+                name for name in qunadai_push.PushProfile.__dataclass_fields__ if name not in user
+            ]
+        except (ValueError, KeyError, TypeError):
+            return _push_failure("请求体格式错误")
+        if missing:
+            return _push_failure(f"缺少字段：{','.join(missing)}")
+        phone_md5 = yrxd_collision.phone_md5(str(phone))
+        with self.lock:
+            if phone_md5 in self.registered:
+                return _push_failure("用户已存在")
+            self.registered.add(phone_md5)
+        download_url = (
+            None if int(phone_md5[8:10], 16) % 4 == 0 else f"{self.base_url}/h5/{phone_md5[:12]}"
+        )
+        return {"status": "1", "msg": "推送成功", "data": {"appDownloadUrl": download_url}}
+
+
+def _collision_failure(message: str) -> dict:
+    return {"status": "9999", "msg": message, "data": None}
+
+
+def _push_failure(message: str) -> dict:
+    return {"status": "0", "msg": message, "data": None}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    partner: SandboxPartner
+    protocol_version = "HTTP/1.1"  # keep-alive, like a real partner behind a load balancer
+
+    def log_message(
+        self, format, *args
+    ):  # quiet: the tests and the demo read our audit log instead
+        pass
+
+    def do_GET(self):
+        if self.path == STATS_PATH:
+            with self.partner.lock:
+                counts: dict[str, int] = {}
+                for path, _ in self.partner.request_times:
+                    counts[path] = counts.get(path, 0) + 1
+            return self._reply(HTTPStatus.OK, compact_json({"requests": counts}).encode())
+        self._reply(HTTPStatus.NOT_FOUND, b"not found")
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        partner = self.partner
+        if self.path == CONTROL_PATH:
+            return self._configure(body)
+        with partner.lock:
+            partner.request_times.append((self.path, time.monotonic()))
+        config = partner.config
+        if config.latency_ms:
+            time.sleep(config.latency_ms / 1000)
+        if config.fault == Fault.RESET:
+            return self._reset()
+        if config.fault == Fault.HTTP_500:
+            return self._reply(
+                HTTPStatus.INTERNAL_SERVER_ERROR, b"<html>500 Internal Server Error</html>"
+            )
+        if config.fault == Fault.GARBAGE:
+            return self._reply(HTTPStatus.OK, b"<html>upstream gateway says hello</html>")
+        if self.path in (yrxd_collision.SINGLE_PATH, yrxd_collision.BATCH_PATH):
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                payload = None
+            answer = partner.collision(payload, batch=self.path == yrxd_collision.BATCH_PATH)
+        elif self.path == PUSH_PATH:
+            answer = partner.push(self.headers, body)
+        else:
+            return self._reply(HTTPStatus.NOT_FOUND, b"not found")
+        if config.fault == Fault.TIMEOUT:
+            time.sleep(config.timeout_delay_s)
+        self._reply(HTTPStatus.OK, compact_json(answer).encode("utf-8"))
+
+    def _configure(self, body: bytes):
+        try:
+            changes = json.loads(body)
+            config = self.partner.config
+            config.latency_ms = int(changes.get("latency_ms", config.latency_ms))
+            fault = changes.get("fault", config.fault)
+            if fault not in Fault.ALL:
+                raise ValueError(fault)
+            config.fault = fault
+        except (ValueError, TypeError, AttributeError):
+            return self._reply(HTTPStatus.BAD_REQUEST, b"bad config")
+        self._reply(HTTPStatus.OK, b"ok")
+
+    def _reply(self, status: HTTPStatus, body: bytes):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _reset(self):
+        # SO_LINGER 0: close with an RST, the way a crashed peer or a dropping proxy does.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()

@@ -1,0 +1,50 @@
+import random
+
+import pytest
+
+from leads.demo import fake_lead_fields
+from leads.models import Lead
+from partners.models import Partner
+from sandbox.server import SandboxConfig, SandboxPartner
+
+PARTNER_KEY = "sandbox-secret-key-0123"
+UTM_SOURCE = "leaddesk_test"
+CLIENT_ID = "THIRDPARTY_QUNADAI"
+
+
+@pytest.fixture
+def sandbox():
+    server = SandboxPartner(SandboxConfig(credentials={UTM_SOURCE: PARTNER_KEY, CLIENT_ID: PARTNER_KEY}))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def partner(db, sandbox):
+    return Partner.objects.create(
+        name="沙箱平台",
+        slug="sandbox",
+        test_base_url=sandbox.base_url,
+        push_url=sandbox.push_url,
+        utm_source=UTM_SOURCE,
+        client_id=CLIENT_ID,
+        secret_key=PARTNER_KEY,
+        connect_timeout=1,
+        read_timeout=1,
+    )
+
+
+@pytest.fixture
+def make_leads(db):
+    rng = random.Random(20261123)
+
+    def make(count: int, **overrides) -> list[Lead]:
+        leads = []
+        for _ in range(count):
+            lead = Lead(**{**fake_lead_fields(rng), **overrides})
+            lead.save()
+            leads.append(lead)
+        return leads
+
+    return make
