@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -76,7 +77,11 @@ class Lead(models.Model):
         verbose_name = _("线索")
         verbose_name_plural = _("线索")
         ordering = ["-id"]
-        permissions = [("view_lead_pii", _("可查看线索的完整个人信息（不打码）"))]
+        permissions = [
+            ("view_lead_pii", _("可查看线索的完整个人信息（不打码）")),
+            ("check_lead", _("可对线索撞库")),
+            ("push_lead", _("可向合作平台推送线索")),
+        ]
 
     def __str__(self):
         return f"{mask_name(self.name)} {mask_phone(self.phone)}"
@@ -84,6 +89,20 @@ class Lead(models.Model):
     def save(self, *args, **kwargs):
         self.refresh_indexes()
         super().save(*args, **kwargs)
+
+    def clean(self):
+        super().clean()
+        if not (self.phone and self.id_number):
+            return
+        self.refresh_indexes()
+        others = Lead.objects.exclude(pk=self.pk)
+        errors = {}
+        if others.filter(phone_index=self.phone_index).exists():
+            errors["phone"] = _("已有线索使用这个手机号")
+        if others.filter(id_number_index=self.id_number_index).exists():
+            errors["id_number"] = _("已有线索使用这个身份证号")
+        if errors:
+            raise ValidationError(errors)
 
     def refresh_indexes(self) -> None:
         """Keep the blind indexes in step with the values; ``bulk_create`` callers call this."""

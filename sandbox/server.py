@@ -10,6 +10,7 @@ import socket
 import struct
 import threading
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,7 +65,8 @@ def user_status_for(user_md5: str) -> tuple[int, int]:
 class SandboxPartner:
     def __init__(self, config: SandboxConfig | None = None):
         self.config = config or SandboxConfig()
-        self.registered: set[str] = set()  # phone MD5s accepted through our channel
+        # Per partner account (its key): phone MD5s accepted through our channel.
+        self.registered: dict[str, set[str]] = defaultdict(set)
         self.request_times: list[tuple[str, float]] = []
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -128,15 +130,19 @@ class SandboxPartner:
                 return _collision_failure("userMd5List 必须是 1 到 1000 个哈希")
             if self.config.fault == Fault.DROP_HASHES:
                 hashes = [h for index, h in enumerate(hashes) if index % 3 != 2]
-            return {"status": "0000", "msg": "成功", "data": [self._answer(str(h)) for h in hashes]}
+            return {
+                "status": "0000",
+                "msg": "成功",
+                "data": [self._answer(str(h), key) for h in hashes],
+            }
         user_md5 = payload.get("phoneMd5") or payload.get("idNoMd5")
         if not user_md5:
             return _collision_failure("phoneMd5 与 idNoMd5 至少要有一个")
-        return {"status": "0000", "msg": "成功", "data": self._answer(str(user_md5))}
+        return {"status": "0000", "msg": "成功", "data": self._answer(str(user_md5), key)}
 
-    def _answer(self, user_md5: str) -> dict:
+    def _answer(self, user_md5: str, key: str) -> dict:
         with self.lock:
-            ours = user_md5.lower() in self.registered
+            ours = user_md5.lower() in self.registered[key]
         status, marketable = (1, 0) if ours else user_status_for(user_md5.lower())
         return {"status": str(status), "userMd5": user_md5, "marketable": marketable}
 
@@ -171,9 +177,9 @@ class SandboxPartner:
             return _push_failure(f"缺少字段：{','.join(missing)}")
         phone_md5 = yrxd_collision.phone_md5(str(phone))
         with self.lock:
-            if phone_md5 in self.registered:
+            if phone_md5 in self.registered[key]:
                 return _push_failure("用户已存在")
-            self.registered.add(phone_md5)
+            self.registered[key].add(phone_md5)
         download_url = (
             None if int(phone_md5[8:10], 16) % 4 == 0 else f"{self.base_url}/h5/{phone_md5[:12]}"
         )

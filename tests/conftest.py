@@ -14,7 +14,9 @@ CLIENT_ID = "THIRDPARTY_QUNADAI"
 
 @pytest.fixture
 def sandbox():
-    server = SandboxPartner(SandboxConfig(credentials={UTM_SOURCE: PARTNER_KEY, CLIENT_ID: PARTNER_KEY}))
+    server = SandboxPartner(
+        SandboxConfig(credentials={UTM_SOURCE: PARTNER_KEY, CLIENT_ID: PARTNER_KEY})
+    )
     server.start()
     yield server
     server.stop()

@@ -9,7 +9,9 @@ from pushes.services import push_leads
 from sandbox.server import PUSH_PATH, user_status_for
 
 
-def test_check_then_push_records_results_pushes_and_one_audit_row_per_call(partner, sandbox, make_leads):
+def test_check_then_push_records_results_pushes_and_one_audit_row_per_call(
+    partner, sandbox, make_leads
+):
     leads = make_leads(1500)
 
     summary = check_leads(partner=partner, leads=Lead.objects.order_by("pk"))
@@ -23,24 +25,34 @@ def test_check_then_push_records_results_pushes_and_one_audit_row_per_call(partn
 
     for lead in leads:
         status, marketable = user_status_for(phone_md5(lead.phone))
-        assert (results[lead.pk].user_status, results[lead.pk].marketable) == (status, bool(marketable))
+        assert (results[lead.pk].user_status, results[lead.pk].marketable) == (
+            status,
+            bool(marketable),
+        )
         assert results[lead.pk].is_marketable == (status == 0 and marketable == 1)
     marketable_ids = {pk for pk, r in results.items() if r.is_marketable}
     assert summary.marketable == len(marketable_ids) > 0
     assert {r.user_status for r in results.values()} == {0, 1, 2, 3}
 
-    pushed = push_leads(partner=partner, leads=Lead.objects.filter(pk__in=[lead.pk for lead in leads[:200]]))
+    pushed = push_leads(
+        partner=partner, leads=Lead.objects.filter(pk__in=[lead.pk for lead in leads[:200]])
+    )
 
     expected = {lead.pk for lead in leads[:200]} & marketable_ids
     assert pushed.accepted == len(expected)
     assert pushed.not_marketable == 200 - len(expected)
-    assert set(Push.objects.filter(state=PushState.ACCEPTED).values_list("lead_id", flat=True)) == expected
+    assert (
+        set(Push.objects.filter(state=PushState.ACCEPTED).values_list("lead_id", flat=True))
+        == expected
+    )
     assert sandbox.calls(PUSH_PATH) == len(expected)
     assert AuditLogEntry.objects.filter(operation=Operation.COLLISION_BATCH).count() == 2
     assert AuditLogEntry.objects.filter(operation=Operation.PUSH).count() == len(expected)
     assert not AuditLogEntry.objects.exclude(outcome=CallOutcome.OK).exists()
 
-    again = push_leads(partner=partner, leads=Lead.objects.filter(pk__in=[lead.pk for lead in leads[:200]]))
+    again = push_leads(
+        partner=partner, leads=Lead.objects.filter(pk__in=[lead.pk for lead in leads[:200]])
+    )
     assert again.accepted == 0 and again.already_pushed == len(expected)
     assert sandbox.calls(PUSH_PATH) == len(expected)
 

@@ -2,40 +2,153 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import partners.protocols.yrxd_collision
 from django.db import migrations, models
+
+import partners.protocols.yrxd_collision
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('leads', '0001_initial'),
-        ('partners', '0001_initial'),
+        ("leads", "0001_initial"),
+        ("partners", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CollisionResult',
+            name="CollisionResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('outcome', models.CharField(choices=[('answered', '已应答'), ('call_failed', '调用失败'), ('signature_rejected', '签名被拒'), ('no_answer', '该哈希无应答')], max_length=32, verbose_name='结果')),
-                ('user_status', models.PositiveSmallIntegerField(blank=True, choices=[(0, '0 未注册'), (1, '1 本渠道已注册'), (2, '2 其他渠道已注册'), (3, '3 异常')], null=True, verbose_name='用户状态')),
-                ('marketable', models.BooleanField(blank=True, null=True, verbose_name='平台可营销标记')),
-                ('is_marketable', models.BooleanField(db_index=True, default=False, verbose_name='可营销')),
-                ('message', models.TextField(blank=True, default='', verbose_name='说明')),
-                ('checked_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='撞库时间')),
-                ('audit_entry', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='partners.auditlogentry', verbose_name='审计日志')),
-                ('lead', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='collision_results', to='leads.lead', verbose_name='线索')),
-                ('partner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='collision_results', to='partners.partner', verbose_name='合作平台')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("answered", "已应答"),
+                            ("call_failed", "调用失败"),
+                            ("signature_rejected", "签名被拒"),
+                            ("no_answer", "该哈希无应答"),
+                        ],
+                        max_length=32,
+                        verbose_name="结果",
+                    ),
+                ),
+                (
+                    "user_status",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        choices=[
+                            (0, "0 未注册"),
+                            (1, "1 本渠道已注册"),
+                            (2, "2 其他渠道已注册"),
+                            (3, "3 异常"),
+                        ],
+                        null=True,
+                        verbose_name="用户状态",
+                    ),
+                ),
+                (
+                    "marketable",
+                    models.BooleanField(blank=True, null=True, verbose_name="平台可营销标记"),
+                ),
+                (
+                    "is_marketable",
+                    models.BooleanField(db_index=True, default=False, verbose_name="可营销"),
+                ),
+                ("message", models.TextField(blank=True, default="", verbose_name="说明")),
+                (
+                    "checked_at",
+                    models.DateTimeField(
+                        db_index=True, default=django.utils.timezone.now, verbose_name="撞库时间"
+                    ),
+                ),
+                (
+                    "audit_entry",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="partners.auditlogentry",
+                        verbose_name="审计日志",
+                    ),
+                ),
+                (
+                    "lead",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="collision_results",
+                        to="leads.lead",
+                        verbose_name="线索",
+                    ),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="collision_results",
+                        to="partners.partner",
+                        verbose_name="合作平台",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '撞库结果',
-                'verbose_name_plural': '撞库结果',
-                'ordering': ['-checked_at', '-id'],
-                'indexes': [models.Index(fields=['partner', 'lead', '-checked_at'], name='collision_latest')],
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('marketable__isnull', False), ('outcome', 'answered'), ('user_status__isnull', False)), models.Q(models.Q(('outcome', 'answered'), _negated=True), ('marketable__isnull', True), ('user_status__isnull', True)), _connector='OR'), name='collision_status_iff_answered'), models.CheckConstraint(condition=models.Q(models.Q(('is_marketable', True), ('marketable', True), ('outcome', 'answered'), ('user_status', partners.protocols.yrxd_collision.UserStatus['NEW'])), models.Q(('is_marketable', False), models.Q(('marketable', True), ('outcome', 'answered'), ('user_status', partners.protocols.yrxd_collision.UserStatus['NEW']), _negated=True)), _connector='OR'), name='collision_marketable_rule')],
+                "verbose_name": "撞库结果",
+                "verbose_name_plural": "撞库结果",
+                "ordering": ["-checked_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["partner", "lead", "-checked_at"], name="collision_latest")
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(
+                                ("marketable__isnull", False),
+                                ("outcome", "answered"),
+                                ("user_status__isnull", False),
+                            ),
+                            models.Q(
+                                models.Q(("outcome", "answered"), _negated=True),
+                                ("marketable__isnull", True),
+                                ("user_status__isnull", True),
+                            ),
+                            _connector="OR",
+                        ),
+                        name="collision_status_iff_answered",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(
+                                ("is_marketable", True),
+                                ("marketable", True),
+                                ("outcome", "answered"),
+                                (
+                                    "user_status",
+                                    partners.protocols.yrxd_collision.UserStatus["NEW"],
+                                ),
+                            ),
+                            models.Q(
+                                ("is_marketable", False),
+                                models.Q(
+                                    ("marketable", True),
+                                    ("outcome", "answered"),
+                                    (
+                                        "user_status",
+                                        partners.protocols.yrxd_collision.UserStatus["NEW"],
+                                    ),
+                                    _negated=True,
+                                ),
+                            ),
+                            _connector="OR",
+                        ),
+                        name="collision_marketable_rule",
+                    ),
+                ],
             },
         ),
     ]

@@ -7,37 +7,114 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('leads', '0001_initial'),
-        ('partners', '0001_initial'),
+        ("leads", "0001_initial"),
+        ("partners", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Push',
+            name="Push",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(choices=[('pending', '待发送'), ('sending', '发送中'), ('accepted', '已接收'), ('rejected', '被拒绝'), ('unknown', '结果未知'), ('failed', '未送达')], default='pending', max_length=16, verbose_name='状态')),
-                ('message', models.TextField(blank=True, default='', verbose_name='平台返回信息')),
-                ('app_download_url', models.URLField(blank=True, default='', max_length=500, verbose_name='H5 地址')),
-                ('attempts', models.PositiveSmallIntegerField(default=0, verbose_name='尝试次数')),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='创建时间')),
-                ('last_attempt_at', models.DateTimeField(blank=True, null=True, verbose_name='最近发送时间')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='完成时间')),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='操作人')),
-                ('audit_entry', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='partners.auditlogentry', verbose_name='最近一次审计日志')),
-                ('lead', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='pushes', to='leads.lead', verbose_name='线索')),
-                ('partner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='pushes', to='partners.partner', verbose_name='合作平台')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "待发送"),
+                            ("sending", "发送中"),
+                            ("accepted", "已接收"),
+                            ("rejected", "被拒绝"),
+                            ("unknown", "结果未知"),
+                            ("failed", "未送达"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                        verbose_name="状态",
+                    ),
+                ),
+                ("message", models.TextField(blank=True, default="", verbose_name="平台返回信息")),
+                (
+                    "app_download_url",
+                    models.URLField(blank=True, default="", max_length=500, verbose_name="H5 地址"),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0, verbose_name="尝试次数")),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        db_index=True, default=django.utils.timezone.now, verbose_name="创建时间"
+                    ),
+                ),
+                (
+                    "last_attempt_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="最近发送时间"),
+                ),
+                (
+                    "finished_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="完成时间"),
+                ),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="操作人",
+                    ),
+                ),
+                (
+                    "audit_entry",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="partners.auditlogentry",
+                        verbose_name="最近一次审计日志",
+                    ),
+                ),
+                (
+                    "lead",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="pushes",
+                        to="leads.lead",
+                        verbose_name="线索",
+                    ),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="pushes",
+                        to="partners.partner",
+                        verbose_name="合作平台",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '推送记录',
-                'verbose_name_plural': '推送记录',
-                'ordering': ['-created_at', '-id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('state__in', ('pending', 'sending', 'accepted', 'unknown'))), fields=('lead', 'partner'), name='one_live_push_per_lead_and_partner')],
+                "verbose_name": "推送记录",
+                "verbose_name_plural": "推送记录",
+                "ordering": ["-created_at", "-id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(
+                            ("state__in", ("pending", "sending", "accepted", "unknown"))
+                        ),
+                        fields=("lead", "partner"),
+                        name="one_live_push_per_lead_and_partner",
+                    )
+                ],
             },
         ),
     ]

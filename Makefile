@@ -1,0 +1,29 @@
+# LeadDesk: `make run` for the demo, `make test` for the suite.
+export UV_PYTHON_DOWNLOADS := never
+UV ?= uv
+PY := $(UV) run --frozen python
+SANDBOX_PORT ?= 8765
+PORT ?= 8000
+
+.PHONY: install run test lint bench
+
+install:
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	@python3 scripts/bootstrap_env.py
+
+# Migrate, load demo data, start the sandbox partner in the background and the admin in front.
+run: install
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py seed_demo --sandbox-port $(SANDBOX_PORT)
+	@$(PY) manage.py run_sandbox --port $(SANDBOX_PORT) & sandbox=$$!; \
+	  trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
+	  $(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+test: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen pytest
+
+lint:
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .

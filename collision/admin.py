@@ -1,0 +1,48 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from collision.models import CollisionResult
+from core.admin import BlindIndexSearchMixin, ReadOnlyAdmin, can_view_pii, pii_column
+from core.masking import mask_name, mask_phone
+
+
+@admin.register(CollisionResult)
+class CollisionResultAdmin(BlindIndexSearchMixin, ReadOnlyAdmin):
+    lead_path = "lead__"
+    list_filter = ["partner", "outcome", "user_status", "is_marketable", "checked_at"]
+    search_fields = ["lead__source"]
+    search_help_text = _("输入完整手机号或身份证号查找")
+    date_hierarchy = "checked_at"
+    list_select_related = ["lead", "partner"]
+
+    def get_list_display(self, request):
+        reveal = can_view_pii(request.user)
+        return [
+            "checked_at",
+            "lead_id",
+            pii_column("lead__name", mask_name, reveal=reveal, label=_("姓名")),
+            pii_column("lead__phone", mask_phone, reveal=reveal, label=_("手机号")),
+            "partner",
+            "outcome",
+            "user_status",
+            "is_marketable",
+            "message",
+        ]
+
+    def get_fields(self, request, obj=None):
+        reveal = can_view_pii(request.user)
+        return [
+            "checked_at",
+            "lead",
+            pii_column("lead__phone", mask_phone, reveal=reveal, label=_("手机号")),
+            "partner",
+            "outcome",
+            "user_status",
+            "marketable",
+            "is_marketable",
+            "message",
+            "audit_entry",
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)

@@ -1,0 +1,78 @@
+"""Admin building blocks shared by the apps: PII columns that mask unless the user may see them,
+and search that finds leads through their blind indexes."""
+
+from collections.abc import Callable
+
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+
+from leads.models import id_number_index, phone_index
+from leads.validators import (
+    normalize_id_number,
+    normalize_phone,
+    validate_id_number,
+    validate_mobile,
+)
+
+PII_PERMISSION = "leads.view_lead_pii"
+
+
+def can_view_pii(user) -> bool:
+    """Only an explicit grant (to the user or a group) reveals PII: being superuser is not enough."""
+    if not user.is_active:
+        return False
+    return PII_PERMISSION in user.get_user_permissions() | user.get_group_permissions()
+
+
+def pii_column(path: str, masker: Callable[[str], str], *, reveal: bool, label: str) -> Callable:
+    """A list/detail column for ``path`` (``"phone"`` or ``"lead__phone"``), masked unless ``reveal``."""
+    attributes = path.split("__")
+
+    def column(obj):
+        value = obj
+        for attribute in attributes:
+            value = getattr(value, attribute)
+        return value if reveal else masker(value)
+
+    column.short_description = label
+    column.__name__ = f"pii_{path}"
+    return column
+
+
+class BlindIndexSearchMixin:
+    """Searching a phone number or an ID number finds the lead through its keyed hash."""
+
+    lead_path = ""  # "" on the Lead admin, "lead__" where the model points at a lead
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        phone = normalize_phone(term)
+        id_number = normalize_id_number(term)
+        if _is_valid(validate_mobile, phone):
+            return queryset.filter(**{f"{self.lead_path}phone_index": phone_index(phone)}), False
+        if _is_valid(validate_id_number, id_number):
+            return queryset.filter(
+                **{f"{self.lead_path}id_number_index": id_number_index(id_number)}
+            ), False
+        return super().get_search_results(request, queryset, search_term)
+
+
+def _is_valid(validator, value) -> bool:
+    try:
+        validator(value)
+    except ValidationError:
+        return False
+    return True
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by services only: viewable, never added, changed or deleted by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

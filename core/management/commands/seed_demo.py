@@ -1,0 +1,78 @@
+import random
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from leads.demo import fake_lead_fields
+from leads.models import Lead, phone_index
+from partners.models import Partner
+
+DEMO_SOURCE = "demo"
+DEMO_PARTNERS = [
+    ("演示平台 A", "demo-a", "leaddesk_demo_a", "THIRDPARTY_QUNADAI", True),
+    ("演示平台 B（data 为嵌套对象）", "demo-b", "leaddesk_demo_b", "THIRDPARTY_DEMO_B", False),
+]
+
+
+class Command(BaseCommand):
+    help = "Load demo data: an admin login, partners pointing at the sandbox, a few hundred fake leads."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--sandbox-port", type=int, default=8765)
+        parser.add_argument("--leads", type=int, default=300)
+
+    @transaction.atomic
+    def handle(self, *args, sandbox_port, leads, **options):
+        sandbox = f"http://127.0.0.1:{sandbox_port}"
+        for name, slug, utm_source, client_id, data_as_string in DEMO_PARTNERS:
+            Partner.objects.update_or_create(
+                slug=slug,
+                defaults={
+                    "name": name,
+                    "test_base_url": sandbox,
+                    "push_url": f"{sandbox}/api/push/user",
+                    "utm_source": utm_source,
+                    "client_id": client_id,
+                    "push_data_as_string": data_as_string,
+                },
+                create_defaults={
+                    "name": name,
+                    "test_base_url": sandbox,
+                    "push_url": f"{sandbox}/api/push/user",
+                    "utm_source": utm_source,
+                    "client_id": client_id,
+                    "push_data_as_string": data_as_string,
+                    "secret_key": secrets.token_urlsafe(24),
+                },
+            )
+        created = self._leads(leads)
+        password = secrets.token_urlsafe(12)
+        user_model = get_user_model()
+        admin = user_model.objects.filter(username="admin").first() or user_model(username="admin")
+        admin.is_staff = admin.is_superuser = True
+        admin.set_password(password)
+        admin.save()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"demo: {len(DEMO_PARTNERS)} partners on the sandbox at {sandbox}, {created} new leads"
+            )
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"admin login: http://127.0.0.1:8000/admin/  user: admin  password: {password}"
+            )
+        )
+
+    @staticmethod
+    def _leads(count: int) -> int:
+        existing = Lead.objects.filter(source=DEMO_SOURCE).count()
+        rng = random.Random(existing)
+        created = 0
+        while existing + created < count:
+            lead = Lead(source=DEMO_SOURCE, **fake_lead_fields(rng))
+            if not Lead.objects.filter(phone_index=phone_index(lead.phone)).exists():
+                lead.save()
+                created += 1
+        return created

@@ -1,0 +1,157 @@
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from collision.services import check_leads
+from core.admin import BlindIndexSearchMixin, can_view_pii, pii_column
+from core.masking import mask_address, mask_id_number, mask_middle, mask_name, mask_phone
+from leads.forms import ChoosePartnerForm, LeadForm
+from leads.models import Lead
+from leads.selectors import lead_timeline
+from pushes.services import push_leads
+
+PII_FIELDS = [
+    ("phone", mask_phone, gettext_lazy("手机号")),
+    ("id_number", mask_id_number, gettext_lazy("身份证号")),
+    ("name", mask_name, gettext_lazy("姓名")),
+    ("wechat", mask_middle, gettext_lazy("微信")),
+    ("qq", mask_middle, gettext_lazy("QQ")),
+    ("address", mask_address, gettext_lazy("详细地址")),
+    ("emergency_contact_name", mask_name, gettext_lazy("紧急联系人")),
+    ("emergency_contact_phone", mask_phone, gettext_lazy("紧急联系人电话")),
+]
+PLAIN_FIELDS = [
+    "edu_level",
+    "province",
+    "city",
+    "district",
+    "social_insurance_paid",
+    "emergency_relation",
+    "zhima_score",
+    "source",
+    "created_at",
+]
+
+
+@admin.register(Lead)
+class LeadAdmin(BlindIndexSearchMixin, admin.ModelAdmin):
+    form = LeadForm
+    list_filter = ["source", "edu_level", "province", "social_insurance_paid", "created_at"]
+    search_fields = ["source"]
+    search_help_text = gettext_lazy("输入完整手机号或身份证号查找线索，或输入来源名称")
+    list_per_page = 50
+    actions = ["collision_check", "push_to_partner"]
+    change_form_template = "admin/leads/lead/change_form.html"
+
+    def get_list_display(self, request):
+        reveal = can_view_pii(request.user)
+        columns = [
+            pii_column(name, masker, reveal=reveal, label=label)
+            for name, masker, label in PII_FIELDS[:3]
+        ]
+        return ["id", *columns, "city", "edu_level", "zhima_score", "source", "created_at"]
+
+    def get_list_display_links(self, request, list_display):
+        return ["id"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return super().get_fields(request, obj)
+        return self.get_readonly_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        reveal = can_view_pii(request.user)
+        return [
+            pii_column(name, masker, reveal=reveal, label=label)
+            for name, masker, label in PII_FIELDS
+        ] + PLAIN_FIELDS
+
+    def has_change_permission(self, request, obj=None):
+        return False  # leads are corrected by re-importing them, not edited by hand
+
+    def has_check_permission(self, request):
+        return request.user.has_perm("leads.check_lead")
+
+    def has_push_permission(self, request):
+        return request.user.has_perm("leads.push_lead")
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        lead = self.get_object(request, object_id)
+        extra_context = {**(extra_context or {}), "timeline": lead_timeline(lead) if lead else []}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description=gettext_lazy("撞库（选择合作平台）"), permissions=["check"])
+    def collision_check(self, request, queryset):
+        return self._with_partner(request, queryset, "collision_check", _("撞库"), self._run_check)
+
+    @admin.action(description=gettext_lazy("推送到合作平台"), permissions=["push"])
+    def push_to_partner(self, request, queryset):
+        return self._with_partner(request, queryset, "push_to_partner", _("推送"), self._run_push)
+
+    def _with_partner(self, request, queryset, action, verb, run):
+        """Django's intermediate-page pattern: the first POST shows the page, the second acts."""
+        form = ChoosePartnerForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            run(request, form.cleaned_data["partner"], queryset)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("%(verb)s：选择合作平台") % {"verb": verb},
+            "opts": self.model._meta,
+            "form": form,
+            "action": action,
+            "verb": verb,
+            "count": queryset.count(),
+            "select_across": request.POST.get("select_across") == "1",
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "partners": form.fields["partner"].queryset,
+        }
+        return TemplateResponse(request, "admin/leads/lead/choose_partner.html", context)
+
+    def _run_check(self, request, partner, queryset):
+        summary = check_leads(partner=partner, leads=queryset.order_by("pk"), actor=request.user)
+        level = messages.SUCCESS if not summary.errors else messages.WARNING
+        text = _(
+            "撞库完成（%(partner)s）：已检查 %(checked)s 条，可营销 %(marketable)s 条，失败 %(failed)s 条，共 %(requests)s 次请求。"
+        ) % {
+            "partner": partner,
+            "checked": summary.checked,
+            "marketable": summary.marketable,
+            "failed": summary.failed,
+            "requests": summary.requests,
+        }
+        if summary.errors:
+            text += " " + _("合作平台错误：%s") % "；".join(summary.errors)
+        self.message_user(request, text, level)
+
+    def _run_push(self, request, partner, queryset):
+        try:
+            summary = push_leads(partner=partner, leads=queryset, actor=request.user)
+        except ValueError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        text = _(
+            "推送完成（%(partner)s）：接收 %(accepted)s，拒绝 %(rejected)s，结果未知 %(unknown)s，未送达 %(failed)s；"
+            "跳过：已推送 %(already)s，不可营销 %(not_marketable)s，资料不全 %(incomplete)s。"
+        ) % {
+            "partner": partner,
+            "accepted": summary.accepted,
+            "rejected": summary.rejected,
+            "unknown": summary.unknown,
+            "failed": summary.failed,
+            "already": summary.already_pushed,
+            "not_marketable": summary.not_marketable,
+            "incomplete": summary.incomplete,
+        }
+        if summary.errors:
+            text += " " + _("合作平台信息：%s") % "；".join(summary.errors[:5])
+        problems = summary.rejected or summary.unknown or summary.failed
+        self.message_user(request, text, messages.WARNING if problems else messages.SUCCESS)

@@ -1,0 +1,51 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from leads.models import Lead
+from leads.validators import normalize_id_number, normalize_phone
+from partners.models import Partner
+
+
+class LeadForm(forms.ModelForm):
+    """Adding a lead by hand: numbers are normalised before the model validates them."""
+
+    class Meta:
+        model = Lead
+        fields = [
+            "phone",
+            "id_number",
+            "name",
+            "wechat",
+            "qq",
+            "edu_level",
+            "province",
+            "city",
+            "district",
+            "address",
+            "social_insurance_paid",
+            "emergency_contact_name",
+            "emergency_relation",
+            "emergency_contact_phone",
+            "zhima_score",
+            "source",
+        ]
+
+    def clean_phone(self):
+        return normalize_phone(self.cleaned_data["phone"])
+
+    def clean_id_number(self):
+        return normalize_id_number(self.cleaned_data["id_number"])
+
+    def clean_emergency_contact_phone(self):
+        return normalize_phone(self.cleaned_data["emergency_contact_phone"])
+
+
+class PartnerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, partner):
+        return f"{partner.name} — {partner.get_environment_display()} {partner.base_url}"
+
+
+class ChoosePartnerForm(forms.Form):
+    partner = PartnerChoiceField(
+        label=_("合作平台"), queryset=Partner.objects.filter(is_active=True), empty_label=None
+    )

@@ -1,0 +1,118 @@
+import json
+
+from django.contrib import admin
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from core.admin import ReadOnlyAdmin
+from partners.forms import PartnerForm
+from partners.models import AuditLogEntry, Partner
+
+
+@admin.register(Partner)
+class PartnerAdmin(admin.ModelAdmin):
+    form = PartnerForm
+    list_display = [
+        "name",
+        "slug",
+        "environment_badge",
+        "base_url",
+        "utm_source",
+        "is_active",
+        "updated_at",
+    ]
+    list_filter = ["environment", "is_active", "collision_protocol", "push_protocol"]
+    search_fields = ["name", "slug", "utm_source"]
+    prepopulated_fields = {"slug": ["name"]}
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "is_active", "environment"]}),
+        (_("地址"), {"fields": ["test_base_url", "production_base_url", "push_url"]}),
+        (_("凭证"), {"fields": ["utm_source", "client_id", "secret_key"]}),
+        (
+            _("协议"),
+            {
+                "fields": [
+                    "collision_protocol",
+                    "push_protocol",
+                    "push_data_as_string",
+                    "push_integers_as_strings",
+                ]
+            },
+        ),
+        (_("超时"), {"fields": ["connect_timeout", "read_timeout"]}),
+    ]
+
+    @admin.display(description=_("当前环境"), ordering="environment")
+    def environment_badge(self, partner):
+        if partner.is_production:
+            return format_html(
+                '<strong style="color: var(--error-fg)">{}</strong>',
+                partner.get_environment_display(),
+            )
+        return partner.get_environment_display()
+
+    @admin.display(description=_("当前地址"))
+    def base_url(self, partner):
+        return partner.base_url
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # partners carry the audit trail; deactivate instead
+
+
+@admin.register(AuditLogEntry)
+class AuditLogEntryAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "partner",
+        "operation",
+        "environment",
+        "outcome",
+        "response_status",
+        "latency_ms",
+        "lead_count",
+        "actor",
+    ]
+    list_filter = ["partner", "operation", "outcome", "environment", "created_at"]
+    search_fields = ["url", "error", "response_body"]
+    date_hierarchy = "created_at"
+    list_select_related = ["partner", "actor"]
+    fields = [
+        "created_at",
+        "partner",
+        "operation",
+        "environment",
+        "actor",
+        "method",
+        "url",
+        "pretty_request_headers",
+        "pretty_request_body",
+        "response_status",
+        "pretty_response_body",
+        "latency_ms",
+        "outcome",
+        "error",
+        "lead_count",
+    ]
+
+    @admin.display(description=_("请求头（打码）"))
+    def pretty_request_headers(self, entry):
+        return _pre(json.dumps(entry.request_headers, ensure_ascii=False, indent=2))
+
+    @admin.display(description=_("请求体（打码）"))
+    def pretty_request_body(self, entry):
+        return _pre(_pretty_json(entry.request_body))
+
+    @admin.display(description=_("应答体"))
+    def pretty_response_body(self, entry):
+        return _pre(_pretty_json(entry.response_body))
+
+
+def _pretty_json(text: str) -> str:
+    try:
+        return json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+    except ValueError:
+        return text
+
+
+def _pre(text: str):
+    return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
