@@ -115,4 +115,7 @@ def _pretty_json(text: str) -> str:
 
 
 def _pre(text: str):
-    return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
+    return format_html(
+        '<pre style="white-space: pre-wrap; margin: 0; max-height: 30em; overflow: auto">{}</pre>',
+        text,
+    )

@@ -161,7 +161,7 @@ class AuditLogEntry(models.Model):
         indexes = [models.Index(fields=["partner", "-created_at"], name="audit_partner_time")]
 
     def __str__(self):
-        return f"{self.get_operation_display()} → {self.partner_id} ({self.get_outcome_display()})"
+        return f"#{self.pk} {self.get_operation_display()} ({self.get_outcome_display()})"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:

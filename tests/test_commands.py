@@ -1,0 +1,95 @@
+"""The command-line twins: signature debugging, key rotation, check and push."""
+
+import io
+import json
+
+import pytest
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from core.crypto import DecryptionError
+from leads.models import Lead
+from partners.models import AuditLogEntry
+from pushes.models import Push
+from tests.test_signing_vectors import COLLISION, PUSH
+
+
+def run(*args) -> list[str]:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue().strip().splitlines()
+
+
+@pytest.mark.parametrize("vector", COLLISION, ids=lambda v: v["name"])
+def test_signature_command_reproduces_collision_vectors(vector):
+    lines = run(
+        "signature", "collision", "--key", vector["key"], "--params", json.dumps(vector["params"])
+    )
+    assert lines[-1] == vector["sign"]
+    assert lines[0] == "canonical: " + vector["canonical"].removesuffix(vector["key"]) + "<key>"
+    assert vector["key"] not in "\n".join(lines)
+
+
+@pytest.mark.parametrize("vector", PUSH, ids=lambda v: v["name"])
+def test_signature_command_reproduces_push_vectors(vector, tmp_path):
+    body_file = tmp_path / "body.json"
+    body_file.write_bytes(vector["body"].encode("utf-8"))
+    lines = run(
+        "signature",
+        "push",
+        "--key",
+        vector["key"],
+        "--client-id",
+        vector["clientId"],
+        "--client-time",
+        vector["clientTime"],
+        "--body-file",
+        str(body_file),
+    )
+    assert lines[-1] == vector["s"]
+    assert vector["key"] not in "\n".join(lines)
+
+
+def test_rotation_reencrypts_under_the_new_key(make_leads):
+    leads = make_leads(3)
+    old_key = settings.FIELD_ENCRYPTION_KEYS[0]
+    new_key = Fernet.generate_key().decode()
+
+    with override_settings(FIELD_ENCRYPTION_KEYS=[new_key, old_key]):
+        lines = run("rotate_pii_keys")
+        assert "leads.Lead: re-encrypted 3 row(s)" in lines
+    with override_settings(FIELD_ENCRYPTION_KEYS=[new_key]):
+        assert sorted(Lead.objects.values_list("phone", flat=True)) == sorted(
+            lead.phone for lead in leads
+        )
+    with pytest.raises(DecryptionError):
+        list(Lead.objects.values_list("phone", flat=True))  # the old key alone opens nothing now
+
+
+def test_rotation_with_a_wrong_key_fails_and_changes_nothing(make_leads):
+    make_leads(2)
+    with (
+        override_settings(FIELD_ENCRYPTION_KEYS=[Fernet.generate_key().decode()]),
+        pytest.raises(DecryptionError),
+    ):
+        run("rotate_pii_keys")
+    assert Lead.objects.count() == 2 and all(Lead.objects.values_list("phone", flat=True))
+
+
+def test_check_and_push_commands(partner, sandbox, make_leads):
+    leads = make_leads(20)
+    ids = [str(lead.pk) for lead in leads]
+
+    checked = run("check_leads", "--partner", partner.slug, "--ids", *ids)
+    assert checked[-1].startswith("checked=20 ")
+    pushed = run("push_leads", "--partner", partner.slug, "--all")
+    accepted = Push.objects.filter(state="accepted").count()
+    assert f"accepted={accepted} " in pushed[-1] and accepted > 0
+    assert AuditLogEntry.objects.count() == 1 + accepted
+
+    with pytest.raises(CommandError, match="no partner 'nope'"):
+        run("check_leads", "--partner", "nope", "--all")
+    with pytest.raises(CommandError, match="no lead with id 999999"):
+        run("check_leads", "--partner", partner.slug, "--ids", "999999")

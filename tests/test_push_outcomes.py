@@ -1,0 +1,106 @@
+"""What a push becomes when the partner is slow, gone or garbled: never lost, never doubled."""
+
+import socket
+
+from collision.models import CheckOutcome, CollisionResult
+from collision.services import check_leads
+from leads.models import Lead
+from partners.models import AuditLogEntry, CallOutcome, Operation
+from pushes.models import Push, PushState
+from pushes.services import push_leads
+from sandbox.server import PUSH_PATH, Fault
+
+
+def checked_marketable_lead(partner, make_leads) -> Lead:
+    leads = make_leads(12)
+    check_leads(partner=partner, leads=leads)
+    marketable = Lead.objects.filter(collision_results__is_marketable=True).first()
+    assert marketable is not None
+    return marketable
+
+
+def test_timed_out_push_is_unknown_and_not_pushed_again(partner, sandbox, make_leads):
+    lead = checked_marketable_lead(partner, make_leads)
+    partner.read_timeout = 0.3
+    partner.save()
+    sandbox.config.fault = Fault.TIMEOUT
+    sandbox.config.timeout_delay_s = 1.0
+
+    first = push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
+
+    assert first.unknown == 1 and first.failed == 0
+    push = Push.objects.get(lead=lead)
+    assert push.state == PushState.UNKNOWN and push.attempts == 1
+    assert AuditLogEntry.objects.get(operation=Operation.PUSH).outcome == CallOutcome.TIMEOUT
+
+    sandbox.config.fault = Fault.NONE
+    second = push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
+
+    assert second.already_pushed == 1 and second.sent == 0
+    assert Push.objects.filter(lead=lead).count() == 1
+    assert sandbox.calls(PUSH_PATH) == 1
+    assert AuditLogEntry.objects.filter(operation=Operation.PUSH).count() == 1
+
+
+def test_push_that_never_left_is_failed_and_may_be_sent_again(partner, sandbox, make_leads):
+    lead = checked_marketable_lead(partner, make_leads)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead_port = closed.getsockname()[1]
+    real_url = partner.push_url
+    partner.push_url = f"http://127.0.0.1:{dead_port}/api/push/user"
+    partner.save()
+
+    first = push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
+
+    assert first.failed == 1
+    assert Push.objects.get(lead=lead).state == PushState.FAILED
+    assert (
+        AuditLogEntry.objects.get(operation=Operation.PUSH).outcome == CallOutcome.CONNECTION_ERROR
+    )
+
+    partner.push_url = real_url
+    partner.save()
+    second = push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
+
+    assert second.accepted == 1
+    states = sorted(Push.objects.filter(lead=lead).values_list("state", flat=True))
+    assert states == [PushState.ACCEPTED, PushState.FAILED]
+    assert AuditLogEntry.objects.filter(operation=Operation.PUSH).count() == 2
+
+
+def test_garbled_answer_leaves_push_unknown(partner, sandbox, make_leads):
+    lead = checked_marketable_lead(partner, make_leads)
+    sandbox.config.fault = Fault.GARBAGE
+
+    summary = push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
+
+    assert summary.unknown == 1
+    entry = AuditLogEntry.objects.get(operation=Operation.PUSH)
+    assert entry.outcome == CallOutcome.MALFORMED and entry.response_status == 200
+
+
+def test_partner_rejection_is_recorded_with_its_message(partner, sandbox, make_leads):
+    lead = checked_marketable_lead(partner, make_leads)
+    partner.client_id = "SOMEONE_ELSE"
+    partner.save()
+
+    summary = push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
+
+    assert summary.rejected == 1
+    push = Push.objects.get(lead=lead)
+    assert push.state == PushState.REJECTED and push.message == "未知的 clientId"
+    # A rejection is final for this check: the next run does not resend until a new check.
+    again = push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
+    assert again.sent == 0 and sandbox.calls(PUSH_PATH) == 1
+
+
+def test_batch_answer_missing_hashes_are_recorded_as_no_answer(partner, sandbox, make_leads):
+    leads = make_leads(9)
+    sandbox.config.fault = Fault.DROP_HASHES
+
+    summary = check_leads(partner=partner, leads=leads)
+
+    assert summary.checked == 6 and summary.failed == 3
+    assert CollisionResult.objects.filter(outcome=CheckOutcome.NO_ANSWER).count() == 3
+    assert CollisionResult.objects.count() == 9
