@@ -86,7 +86,7 @@ def _check_single(*, partner: Partner, lead: Lead, actor, summary: CheckSummary)
     request = protocol.build_single_request(
         base_url=partner.base_url,
         utm_source=partner.utm_source,
-        key=partner.secret_key,
+        key=partner.signing_key,
         phone_md5=phone_md5,
         id_md5=id_md5,
     )
@@ -128,7 +128,7 @@ def _check_batch(*, partner: Partner, leads: Sequence[Lead], actor, summary: Che
     request = protocol.build_batch_request(
         base_url=partner.base_url,
         utm_source=partner.utm_source,
-        key=partner.secret_key,
+        key=partner.signing_key,
         phone_md5s=list(leads_by_hash),
     )
     call = call_partner(

@@ -1,13 +1,23 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from leads.models import Lead
+from leads.models import SEALED_FIELDS, Lead
 from leads.validators import normalize_id_number, normalize_phone
 from partners.models import Partner
 
 
 class LeadForm(forms.ModelForm):
-    """Adding a lead by hand: numbers are normalised before the model validates them."""
+    """Adding a lead by hand. The personal fields live sealed in ``Lead.pii``, so they are declared
+    here; numbers are normalised before the model validates them."""
+
+    phone = forms.CharField(label=_("手机号"))
+    id_number = forms.CharField(label=_("身份证号"))
+    name = forms.CharField(label=_("姓名"))
+    wechat = forms.CharField(label=_("微信"), required=False)
+    qq = forms.CharField(label=_("QQ"), required=False)
+    address = forms.CharField(label=_("详细地址"), required=False)
+    emergency_contact_name = forms.CharField(label=_("紧急联系人"), required=False)
+    emergency_contact_phone = forms.CharField(label=_("紧急联系人电话"), required=False)
 
     class Meta:
         model = Lead
@@ -38,6 +48,13 @@ class LeadForm(forms.ModelForm):
 
     def clean_emergency_contact_phone(self):
         return normalize_phone(self.cleaned_data["emergency_contact_phone"])
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in SEALED_FIELDS:
+            if name in cleaned:
+                setattr(self.instance, name, cleaned[name])
+        return cleaned
 
 
 class PartnerChoiceField(forms.ModelChoiceField):

@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from core.crypto import EncryptedTextField, blind_index
+from core.crypto import EncryptedJSONField, blind_index
 from core.masking import mask_id_number, mask_name, mask_phone
 from leads.validators import validate_id_number, validate_mobile, validate_zhima_score
 from partners.protocols.qunadai_push import PushProfile
@@ -38,27 +38,45 @@ def id_number_index(id_number: str) -> str:
     return blind_index(id_number.upper(), purpose=ID_NUMBER_INDEX)
 
 
+SEALED_FIELDS = (
+    "phone",
+    "id_number",
+    "name",
+    "wechat",
+    "qq",
+    "address",
+    "emergency_contact_name",
+    "emergency_contact_phone",
+)
+
+
+def sealed(name: str) -> property:
+    """An attribute stored inside the lead's encrypted ``pii`` object (a property, so that
+    ``Lead(phone=...)`` works like a field)."""
+
+    def get(lead) -> str:
+        return lead.pii.get(name, "")
+
+    def set(lead, value) -> None:
+        lead.pii[name] = "" if value is None else str(value)
+
+    return property(get, set)
+
+
 class Lead(models.Model):
     """A person we may check and push. Personal fields are encrypted; phone and ID number are
     found and kept unique through keyed blind indexes, never through stored hashes."""
 
-    phone = EncryptedTextField(_("手机号"), validators=[validate_mobile])
-    id_number = EncryptedTextField(_("身份证号"), validators=[validate_id_number])
-    name = EncryptedTextField(_("姓名"))
-    wechat = EncryptedTextField(_("微信"), blank=True, default="")
-    qq = EncryptedTextField(_("QQ"), blank=True, default="")
+    # Phone, ID number, name, contacts and address, sealed together: one Fernet token per lead
+    # keeps imports and exports of 100k rows fast. Read and write them as attributes (below).
+    pii = EncryptedJSONField(_("个人信息（加密）"), default=dict, editable=False)
     edu_level = models.CharField(_("学历"), max_length=16, choices=EduLevel, blank=True, default="")
     province = models.CharField(_("省份"), max_length=32, blank=True, default="")
     city = models.CharField(_("城市"), max_length=32, blank=True, default="")
     district = models.CharField(_("区县"), max_length=32, blank=True, default="")
-    address = EncryptedTextField(_("详细地址"), blank=True, default="")
     social_insurance_paid = models.BooleanField(_("缴纳社保"), null=True, blank=True)
-    emergency_contact_name = EncryptedTextField(_("紧急联系人"), blank=True, default="")
     emergency_relation = models.CharField(
         _("紧急联系人关系"), max_length=8, choices=EmergencyRelation, blank=True, default=""
-    )
-    emergency_contact_phone = EncryptedTextField(
-        _("紧急联系人电话"), blank=True, default="", validators=[validate_mobile]
     )
     zhima_score = models.PositiveSmallIntegerField(
         _("芝麻分"), null=True, blank=True, validators=[validate_zhima_score]
@@ -72,6 +90,15 @@ class Lead(models.Model):
 
     phone_index = models.CharField(max_length=64, unique=True, editable=False)
     id_number_index = models.CharField(max_length=64, unique=True, editable=False)
+
+    phone = sealed("phone")
+    id_number = sealed("id_number")
+    name = sealed("name")
+    wechat = sealed("wechat")
+    qq = sealed("qq")
+    address = sealed("address")
+    emergency_contact_name = sealed("emergency_contact_name")
+    emergency_contact_phone = sealed("emergency_contact_phone")
 
     class Meta:
         verbose_name = _("线索")
@@ -92,8 +119,7 @@ class Lead(models.Model):
 
     def clean(self):
         super().clean()
-        if not (self.phone and self.id_number):
-            return
+        self.validate_sealed()
         self.refresh_indexes()
         others = Lead.objects.exclude(pk=self.pk)
         errors = {}
@@ -101,6 +127,28 @@ class Lead(models.Model):
             errors["phone"] = _("已有线索使用这个手机号")
         if others.filter(id_number_index=self.id_number_index).exists():
             errors["id_number"] = _("已有线索使用这个身份证号")
+        if errors:
+            raise ValidationError(errors)
+
+    def validate_sealed(self) -> None:
+        """Field-style validation of the sealed attributes (they are not model fields)."""
+        errors = {}
+        required = {"phone": _("手机号"), "id_number": _("身份证号"), "name": _("姓名")}
+        for name, label in required.items():
+            if not getattr(self, name):
+                errors[name] = _("%(label)s不能为空") % {"label": label}
+        checks = [
+            ("phone", validate_mobile),
+            ("id_number", validate_id_number),
+            ("emergency_contact_phone", validate_mobile),
+        ]
+        for name, validator in checks:
+            value = getattr(self, name)
+            if value and name not in errors:
+                try:
+                    validator(value)
+                except ValidationError as exc:
+                    errors[name] = exc.messages
         if errors:
             raise ValidationError(errors)
 

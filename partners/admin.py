@@ -1,8 +1,10 @@
 import json
 
 from django.contrib import admin
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_post_parameters
 
 from core.admin import ReadOnlyAdmin
 from partners.forms import PartnerForm
@@ -41,6 +43,10 @@ class PartnerAdmin(admin.ModelAdmin):
         ),
         (_("超时"), {"fields": ["connect_timeout", "read_timeout"]}),
     ]
+
+    @method_decorator(sensitive_post_parameters("secret_key"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     @admin.display(description=_("当前环境"), ordering="environment")
     def environment_badge(self, partner):

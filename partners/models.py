@@ -11,6 +11,7 @@ from partners.protocols import (
     qunadai_push,
     yrxd_collision,
 )
+from partners.protocols.signing import SecretKey
 
 
 class Environment(models.TextChoices):
@@ -94,6 +95,10 @@ class Partner(models.Model):
     @property
     def is_production(self) -> bool:
         return self.environment == Environment.PRODUCTION
+
+    @property
+    def signing_key(self) -> SecretKey:
+        return SecretKey(self.secret_key)
 
     @property
     def timeouts(self) -> tuple[float, float]:

@@ -12,6 +12,14 @@ from collections.abc import Mapping
 KEY_PLACEHOLDER = "<key>"
 
 
+class SecretKey(str):
+    """A partner key that does not show itself in reprs, so tracebacks, error reports and
+    debuggers print a placeholder instead of the secret (its value signs as usual)."""
+
+    def __repr__(self) -> str:
+        return f"SecretKey({KEY_PLACEHOLDER!r})"
+
+
 def compact_json(value) -> str:
     """JSON as fastjson/Jackson write it by default: no spaces, non-ASCII left as is."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
