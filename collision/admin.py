@@ -4,10 +4,11 @@ from django.utils.translation import gettext_lazy as _
 from collision.models import CollisionResult
 from core.admin import BlindIndexSearchMixin, ReadOnlyAdmin, can_view_pii, pii_column
 from core.masking import mask_name, mask_phone
+from leads.admin_import_export import CollisionExportMixin
 
 
 @admin.register(CollisionResult)
-class CollisionResultAdmin(BlindIndexSearchMixin, ReadOnlyAdmin):
+class CollisionResultAdmin(CollisionExportMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
     lead_path = "lead__"
     list_filter = ["partner", "outcome", "user_status", "is_marketable", "checked_at"]
     search_fields = ["lead__source"]

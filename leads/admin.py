@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy
 from collision.services import check_leads
 from core.admin import BlindIndexSearchMixin, can_view_pii, pii_column
 from core.masking import mask_address, mask_id_number, mask_middle, mask_name, mask_phone
+from leads.admin_import_export import LeadImportExportMixin
 from leads.forms import ChoosePartnerForm, LeadForm
 from leads.models import Lead
 from leads.selectors import lead_timeline
@@ -35,7 +36,7 @@ PLAIN_FIELDS = [
 
 
 @admin.register(Lead)
-class LeadAdmin(BlindIndexSearchMixin, admin.ModelAdmin):
+class LeadAdmin(LeadImportExportMixin, BlindIndexSearchMixin, admin.ModelAdmin):
     form = LeadForm
     list_filter = ["source", "edu_level", "province", "social_insurance_paid", "created_at"]
     search_fields = ["source"]

@@ -3,11 +3,12 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import BlindIndexSearchMixin, ReadOnlyAdmin, can_view_pii, pii_column
 from core.masking import mask_name, mask_phone
+from leads.admin_import_export import PushExportMixin
 from pushes.models import Push
 
 
 @admin.register(Push)
-class PushAdmin(BlindIndexSearchMixin, ReadOnlyAdmin):
+class PushAdmin(PushExportMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
     lead_path = "lead__"
     list_filter = ["partner", "state", "created_at"]
     search_fields = ["lead__source", "message"]
