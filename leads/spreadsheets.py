@@ -136,7 +136,7 @@ def _calamine_sheet(data: bytes, kind: str) -> Sheet:
         if not workbook.sheet_names:
             raise UnreadableFile(_("工作簿里没有工作表。"))
         sheet = workbook.get_sheet_by_index(0)
-        height = sheet.total_height if sheet.start is not None else 0
+        height = sheet.end[0] + 1 if sheet.end is not None else 0  # rows up to the last used one
         rows = sheet.iter_rows() if height else iter(())
     except PasswordError as exc:
         raise UnreadableFile(
