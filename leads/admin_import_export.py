@@ -131,14 +131,17 @@ class LeadImportMixin(ImportExportMixinBase):
         return csrf_protect(self._import_view)(request, handler)
 
     def _import_view(self, request, handler):
-        form = ImportForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and handler.too_large:
-            form.add_error(
-                None,
-                _("文件太大：上限 %(limit)s MB。请拆分后分批导入。")
-                % {"limit": settings.LEAD_IMPORT_MAX_BYTES // (1024 * 1024)},
-            )
-        elif form.is_bound and form.is_valid():
+        upload_error = ""
+        data = request.POST if request.method == "POST" else None  # reads the body, via handler
+        if data is not None and handler.too_large:
+            # Reading stopped at the limit, so the rest of the form never arrived either.
+            form = ImportForm()
+            upload_error = _("文件太大：上限 %(limit)s MB。请拆分后分批导入。") % {
+                "limit": f"{settings.LEAD_IMPORT_MAX_BYTES / 1024 / 1024:.1f}"
+            }
+        else:
+            form = ImportForm(data, request.FILES)
+        if form.is_bound and form.is_valid():
             upload = form.cleaned_data["import_file"]
             batch = services.import_batch_create(
                 file_name=upload.name,
@@ -157,6 +160,7 @@ class LeadImportMixin(ImportExportMixinBase):
             "title": _("导入线索"),
             "opts": self.opts,
             "form": form,
+            "upload_error": upload_error,
             "columns": COLUMNS,
             "max_mb": settings.LEAD_IMPORT_MAX_BYTES // (1024 * 1024),
             "max_rows": settings.LEAD_IMPORT_MAX_ROWS,
