@@ -140,7 +140,7 @@ class LeadImportMixin(ImportExportMixinBase):
                 "limit": f"{settings.LEAD_IMPORT_MAX_BYTES / 1024 / 1024:.1f}"
             }
         else:
-            form = ImportForm(data, request.FILES)
+            form = ImportForm(data, request.FILES if data is not None else None)
         if form.is_bound and form.is_valid():
             upload = form.cleaned_data["import_file"]
             batch = services.import_batch_create(
