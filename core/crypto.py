@@ -95,6 +95,21 @@ def blind_index(value: str, *, purpose: str) -> str:
     return outer.hexdigest()
 
 
+def blind_indexer(purpose: str):
+    """``blind_index`` bound to a purpose and the current key, for hot loops (imports)."""
+    inner, outer = _keyed(_blind_index_key(), purpose)
+    inner_copy, outer_copy = inner.copy, outer.copy
+
+    def index(value: str) -> str:
+        mac = inner_copy()
+        mac.update(value.encode())
+        result = outer_copy()
+        result.update(mac.digest())
+        return result.hexdigest()
+
+    return index
+
+
 @cache
 def _keyed(key: bytes, purpose: str):
     """HMAC (RFC 2104) with its two keyed hash states prepared once: per value only two hash

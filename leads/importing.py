@@ -21,7 +21,6 @@ from leads.validators import (
     MOBILE_PATTERN,
     ZHIMA_RANGE,
     normalize_phone,
-    normalize_text,
     validate_id_number,
     validate_mobile,
 )
@@ -59,9 +58,9 @@ def _text(raw) -> str:
     cell of a 100k-row file."""
     if raw.__class__ is not str:
         raw = cell_text(raw)
-    if raw.isascii():
-        return "".join(raw.split())
-    return normalize_text(raw)
+    if not raw.isascii():
+        raw = unicodedata.normalize("NFKC", raw)  # full-width digits and letters to ASCII
+    return "".join(raw.split())
 
 
 def _phone(raw, label) -> str:
@@ -272,6 +271,10 @@ class Layout:
     columns: dict[int, Column]  # file column index → what it holds
     unknown: list[str]  # headers we do not recognise (reported, never silently dropped)
     ignored: list[int] = field(default_factory=list)  # e.g. our own "错误原因" column
+    plan: list[tuple] = field(default_factory=list)  # (index, field, clean, required), for speed
+
+    def __post_init__(self):
+        self.plan = [(i, c.field, c.clean, c.required) for i, c in sorted(self.columns.items())]
 
     def describe(self) -> list[dict]:
         """Every column of the file, in order, with the Lead attribute it fills ("" unknown,
@@ -355,16 +358,16 @@ def is_blank(cells: list) -> bool:
 def clean_row(number: int, cells: list, layout: Layout) -> CleanRow:
     values, problems = {}, []
     width = len(cells)
-    for index, column in layout.columns.items():
-        raw = cells[index] if index < width else ""
+    for index, name, clean, required in layout.plan:
         try:
-            value = column.clean(raw)
+            value = clean(cells[index] if index < width else "")
         except Problem as problem:
-            problems.append((column.field, str(problem)))
+            problems.append((name, str(problem)))
             continue
-        if not value and column.required:
-            problems.append((column.field, _("%(label)s不能为空") % {"label": column.label}))
-        values[column.field] = value
+        if required and not value:
+            label = COLUMNS_BY_FIELD[name].label
+            problems.append((name, _("%(label)s不能为空") % {"label": label}))
+        values[name] = value
     return CleanRow(number, values, problems)
 
 
@@ -375,9 +378,8 @@ class DuplicateTracker:
         self.phones: dict[str, int] = {}
         self.id_numbers: dict[str, int] = {}
 
-    def first_seen(self, row: CleanRow) -> list[tuple[str, str]]:
+    def first_seen(self, number: int, phone: str, id_number: str) -> list[tuple[str, str]]:
         problems = []
-        phone, id_number = row.values["phone"], row.values["id_number"]
         if phone in self.phones:
             problems.append(("phone", _("与第 %(row)s 行手机号重复") % {"row": self.phones[phone]}))
         if id_number in self.id_numbers:
@@ -388,8 +390,8 @@ class DuplicateTracker:
                 )
             )
         if not problems:
-            self.phones[phone] = row.number
-            self.id_numbers[id_number] = row.number
+            self.phones[phone] = number
+            self.id_numbers[id_number] = number
         return problems
 
 
