@@ -9,6 +9,8 @@ explicitly, and every export recorded in ``ExportRecord``.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from operator import attrgetter
 
 from django.contrib.auth.models import Permission
 from django.db.models import Q
@@ -66,23 +68,39 @@ class SheetResource(resources.Resource):
         return [str(column.column_name) for column in self.columns()]
 
     def rows(self, queryset):
-        columns = self.columns()
-        getters = [(column, column.mask if not self.reveal else None) for column in columns]
+        """One list per object, lazily. Values are read with a getter built once per column
+        (``Field.get_value`` re-splits the attribute path on every cell: 1.9M times on 100k
+        leads)."""
+        tz = timezone.get_current_timezone()
+        getters = [
+            (_getter(c.attribute), c.mask if not self.reveal else None) for c in self.columns()
+        ]
         for obj in self.iter_queryset(queryset):
             row = []
-            for column, mask in getters:
-                value = column.get_value(obj)
-                if callable(value):
-                    value = value()
-                if hasattr(value, "tzinfo") and value is not None and value.tzinfo is not None:
-                    value = timezone.localtime(value)
-                if mask is not None and value:
+            for get, mask in getters:
+                value = get(obj)
+                if value.__class__ is datetime:
+                    value = value.astimezone(tz) if value.tzinfo else value
+                elif mask is not None and value:
                     value = mask(str(value))
                 row.append(value)
             yield row
 
     def get_chunk_size(self):
         return 2000
+
+
+def _getter(attribute: str):
+    path = attrgetter(attribute.replace("__", "."))
+
+    def get(obj):
+        try:
+            value = path(obj)
+        except AttributeError:  # a None on the way (e.g. no partner answer)
+            return None
+        return value() if callable(value) else value
+
+    return get
 
 
 def _lead_columns(prefix: str = "") -> dict[str, Column]:

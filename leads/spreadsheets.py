@@ -249,6 +249,8 @@ def neutralise(value: str) -> str:
 
 def export_cell(value):
     """A value as written: numbers stay numbers, everything else becomes neutralised text."""
+    if value.__class__ is str:
+        return neutralise(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -282,7 +284,15 @@ class SheetSpec:
 NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
-ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# One pass per string: XML's three special characters escaped, characters XML 1.0 forbids
+# (control characters, U+FFFE/U+FFFF) replaced.
+XML_TEXT = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+    | {
+        chr(c): "\ufffd"
+        for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF]
+    }
+)
 STYLES = (
     f'<styleSheet xmlns="{NS}">'
     '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
@@ -407,7 +417,7 @@ def _row_xml(number: int, values, letters, text_columns, *, header: bool = False
             cells.append(f'<c r="{ref}"><v>{value!r}</v></c>')
         elif value:
             style = STYLE_HEADER if header else (STYLE_TEXT if i in text_columns else 0)
-            text = escape(ILLEGAL_XML.sub("\ufffd", value))
+            text = value.translate(XML_TEXT)
             cells.append(
                 f'<c r="{ref}" t="inlineStr"{f" s={chr(34)}{style}{chr(34)}" if style else ""}>'
                 f'<is><t xml:space="preserve">{text}</t></is></c>'
