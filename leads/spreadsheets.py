@@ -284,6 +284,7 @@ class SheetSpec:
 NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+XML_SPECIAL = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # One pass per string: XML's three special characters escaped, characters XML 1.0 forbids
 # (control characters, U+FFFE/U+FFFF) replaced.
 XML_TEXT = str.maketrans(
@@ -417,7 +418,7 @@ def _row_xml(number: int, values, letters, text_columns, *, header: bool = False
             cells.append(f'<c r="{ref}"><v>{value!r}</v></c>')
         elif value:
             style = STYLE_HEADER if header else (STYLE_TEXT if i in text_columns else 0)
-            text = value.translate(XML_TEXT)
+            text = value.translate(XML_TEXT) if XML_SPECIAL.search(value) else value
             cells.append(
                 f'<c r="{ref}" t="inlineStr"{f" s={chr(34)}{style}{chr(34)}" if style else ""}>'
                 f'<is><t xml:space="preserve">{text}</t></is></c>'
