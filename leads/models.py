@@ -237,9 +237,9 @@ RUNNING_STATES = (
 class ImportBatch(models.Model):
     """One uploaded lead list, from upload through preview to the all-or-nothing import.
 
-    The upload waits Fernet-encrypted in ``upload`` until it is analysed, the analysed rows wait
-    encrypted in ``ImportChunk`` rows until the import; both are dropped as soon as they are no
-    longer needed (rejected rows after ``LEAD_IMPORT_RETENTION_DAYS``)."""
+    The upload waits Fernet-encrypted (in ``ImportChunk`` pieces) until it is analysed, the
+    analysed rows wait encrypted in ``ImportChunk`` rows until the import; both are dropped as soon
+    as they are no longer needed (rejected rows after ``LEAD_IMPORT_RETENTION_DAYS``)."""
 
     file_name = models.CharField(_("文件名"), max_length=255)
     file_size = models.PositiveIntegerField(_("文件大小（字节）"), default=0)
@@ -293,7 +293,6 @@ class ImportBatch(models.Model):
     leads_skipped = models.PositiveIntegerField(_("已跳过"), default=0)
     rows_rejected = models.PositiveIntegerField(_("被拒行"), default=0)
 
-    upload = models.BinaryField(_("上传文件（加密）"), null=True, blank=True, editable=False)
     rejected_rows_purged_at = models.DateTimeField(_("被拒行数据清除时间"), null=True, blank=True)
 
     class Meta:
@@ -324,18 +323,22 @@ class ImportBatch(models.Model):
 
 
 class ChunkKind(models.TextChoices):
+    UPLOAD = "upload", _("上传文件")
     VALID = "valid", _("待导入")
     REJECTED = "rejected", _("被拒")
 
 
 class ImportChunk(models.Model):
-    """Up to a few thousand analysed rows of a batch, sealed in one Fernet token: what the import
-    needs (valid rows) and what the operator may download to fix (rejected rows)."""
+    """A piece of a batch, sealed with Fernet: 1 MiB of the uploaded file (``data``, until it is
+    analysed), or up to 10,000 analysed rows (``rows``): what the import needs (valid rows) and
+    what the operator may download to fix (rejected rows). Small pieces keep memory flat: one
+    token for a 10 MB file costs several full copies at once."""
 
     batch = models.ForeignKey(ImportBatch, models.CASCADE, related_name="chunks")
     kind = models.CharField(max_length=8, choices=ChunkKind)
     number = models.PositiveIntegerField()
-    rows = EncryptedJSONField(default=dict)
+    rows = EncryptedJSONField(default=dict, blank=True)
+    data = models.BinaryField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["batch", "kind", "number"]

@@ -60,6 +60,7 @@ logger = logging.getLogger(__name__)
 CHUNK_ROWS = 10_000
 QUERY_SLICE = 1000  # blind indexes per IN (...) look-up
 PREVIEW_ROWS = 200
+UPLOAD_PIECE = 1 << 20
 STALE_AFTER = timedelta(minutes=10)
 SEALED = frozenset(SEALED_FIELDS)
 
@@ -77,14 +78,25 @@ def import_batch_create(
 ) -> ImportBatch:
     """Record the upload, encrypted at rest until analysed. Nothing is read yet."""
     import_batches_purge()
-    return ImportBatch.objects.create(
-        file_name=PurePath(file_name).name[:255],
-        file_size=len(data),
-        source=(source or PurePath(file_name).stem)[:100],
-        on_duplicate=on_duplicate,
-        created_by=actor,
-        upload=encrypt_bytes(data),
-    )
+    with transaction.atomic():
+        batch = ImportBatch.objects.create(
+            file_name=PurePath(file_name).name[:255],
+            file_size=len(data),
+            source=(source or PurePath(file_name).stem)[:100],
+            on_duplicate=on_duplicate,
+            created_by=actor,
+        )
+        for number, start in enumerate(range(0, len(data), UPLOAD_PIECE), 1):
+            piece = encrypt_bytes(data[start : start + UPLOAD_PIECE])
+            ImportChunk.objects.create(
+                batch=batch, kind=ChunkKind.UPLOAD, number=number, data=piece
+            )
+    return batch
+
+
+def _read_upload(batch: ImportBatch) -> bytes:
+    pieces = batch.chunks.filter(kind=ChunkKind.UPLOAD).order_by("number")
+    return b"".join(decrypt_bytes(piece) for piece in pieces.values_list("data", flat=True))
 
 
 def import_batch_start_analysis(batch: ImportBatch) -> None:
@@ -114,13 +126,11 @@ def import_batch_analyse(batch_id: int) -> ImportBatch | None:
     batch = _claim(batch_id, ImportState.UPLOADED, ImportState.ANALYSING, phase=_("读取文件"))
     if batch is None:
         return None
-    batch.chunks.all().delete()  # a retried analysis starts clean
+    batch.chunks.exclude(kind=ChunkKind.UPLOAD).delete()  # a retried analysis starts clean
     parallel = batch.file_size >= PARALLEL_MIN_BYTES
     try:
         with preparer(parallel=parallel) as prepare:  # forks now, while the process is small
-            token, batch.upload = batch.upload, None  # hold no second copy while parsing
-            sheet = open_sheet(decrypt_bytes(token), batch.file_name)
-            del token
+            sheet = open_sheet(_read_upload(batch), batch.file_name)
             layout, rows = find_layout(sheet)
             total = max(sheet.height - layout.header_row, 0)
             _progress(batch, phase=_("校验数据"), done=0, total=total)
@@ -148,7 +158,7 @@ def _progress(batch: ImportBatch, *, phase: str | None = None, done=None, total=
 def _fail(batch: ImportBatch, message: str) -> None:
     batch.chunks.all().delete()
     ImportBatch.objects.filter(pk=batch.pk).update(
-        state=ImportState.FAILED, error=message, upload=None, phase="", finished_at=timezone.now()
+        state=ImportState.FAILED, error=message, phase="", finished_at=timezone.now()
     )
     batch.refresh_from_db()
 
@@ -271,9 +281,10 @@ class Analysis:
         batch.state = ImportState.PREVIEW
         batch.phase = ""
         batch.progress_done = batch.progress_total
-        batch.upload = None  # the file itself is no longer needed: drop it
         batch.heartbeat_at = timezone.now()
-        batch.save()
+        with transaction.atomic():
+            batch.chunks.filter(kind=ChunkKind.UPLOAD).delete()  # the file itself: no longer needed
+            batch.save()
 
 
 def existing_leads(rows: list[list]) -> tuple[dict[str, int], dict[str, int]]:
@@ -544,7 +555,7 @@ def import_batch_cancel(batch: ImportBatch) -> bool:
     with transaction.atomic():
         cancelled = ImportBatch.objects.filter(
             pk=batch.pk, state__in=[ImportState.UPLOADED, ImportState.PREVIEW]
-        ).update(state=ImportState.CANCELLED, upload=None, phase="", finished_at=timezone.now())
+        ).update(state=ImportState.CANCELLED, phase="", finished_at=timezone.now())
         if cancelled:
             batch.chunks.all().delete()
     batch.refresh_from_db()

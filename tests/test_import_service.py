@@ -209,7 +209,7 @@ def test_rejected_rows_file_round_trip_fix_and_reupload():
 def test_unreadable_files_get_one_clear_message_and_import_nothing(data, name, message):
     batch = analyse(data, name)
     assert batch.state == ImportState.FAILED and message in batch.error
-    assert batch.upload is None and not batch.chunks.exists() and Lead.objects.count() == 0
+    assert not batch.chunks.exists() and Lead.objects.count() == 0  # the upload is gone too
 
 
 def test_a_workbook_with_only_a_header_or_nothing_at_all():
@@ -291,13 +291,13 @@ def test_personal_data_waits_encrypted_and_is_dropped_when_done():
     batch = services.import_batch_create(
         file_name="leads.csv", data=csv_bytes(CHINESE_HEADERS, rows)
     )
-    raw_upload = _raw("SELECT upload FROM leads_importbatch WHERE id = %s", batch.pk)
-    assert rows[0][PHONE].encode() not in bytes(raw_upload)
+    pieces = _raw_all("SELECT data FROM leads_importchunk WHERE batch_id = %s", batch.pk)
+    assert pieces and all(rows[0][PHONE].encode() not in bytes(piece) for piece in pieces)
 
     services.import_batch_analyse(batch.pk)
     batch.refresh_from_db()
-    assert batch.upload is None  # the file itself is gone once analysed
-    for token in _raw_all("SELECT rows FROM leads_importchunk WHERE batch_id = %s", batch.pk):
+    assert not batch.chunks.filter(kind=ChunkKind.UPLOAD).exists()  # gone once analysed
+    for token in _raw_all('SELECT "rows" FROM leads_importchunk WHERE batch_id = %s', batch.pk):
         assert rows[0][PHONE] not in token and rows[2][NAME] not in token
 
     services.import_batch_confirm(batch)
