@@ -41,6 +41,7 @@ class Column:
     required: bool = False
     mask: Callable[[str], str] | None = None  # personal data: masked on screens
     identifier: bool = False  # long digits: written as text cells
+    repeats: bool = False  # few distinct values (places, enumerations, names): clean each once
 
 
 def header_key(header) -> str:
@@ -238,25 +239,52 @@ L = gettext_lazy
 COLUMNS = (
     Column("phone", L("手机号"), ("手机号", "手机", "手机号码", "电话", "电话号码", "联系电话", "phone", "mobile"), clean_phone, required=True, mask=mask_phone, identifier=True),
     Column("id_number", L("身份证号"), ("身份证号", "身份证", "身份证号码", "idnum", "idno", "idnumber", "idcard"), clean_id_number, required=True, mask=mask_id_number, identifier=True),
-    Column("name", L("姓名"), ("姓名", "名字", "name"), _limited(50, L("姓名")), required=True, mask=mask_name),
+    Column("name", L("姓名"), ("姓名", "名字", "name"), _limited(50, L("姓名")), required=True, mask=mask_name, repeats=True),
     Column("wechat", L("微信"), ("微信", "微信号", "wechat", "weixin"), _limited(64, L("微信")), mask=mask_middle),
     Column("qq", L("QQ"), ("qq", "qq号", "qq号码"), clean_qq, mask=mask_middle, identifier=True),
-    Column("edu_level", L("学历"), ("学历", "edulevel", "education"), _choice(EduLevel.values, EDU_SYNONYMS, L("学历"))),
-    Column("province", L("省份"), ("省", "省份", "province"), _limited(32, L("省份"))),
-    Column("city", L("城市"), ("市", "城市", "city"), _limited(32, L("城市"))),
-    Column("district", L("区县"), ("区", "区县", "县", "district", "county"), _limited(32, L("区县"))),
+    Column("edu_level", L("学历"), ("学历", "edulevel", "education"), _choice(EduLevel.values, EDU_SYNONYMS, L("学历")), repeats=True),
+    Column("province", L("省份"), ("省", "省份", "province"), _limited(32, L("省份")), repeats=True),
+    Column("city", L("城市"), ("市", "城市", "city"), _limited(32, L("城市")), repeats=True),
+    Column("district", L("区县"), ("区", "区县", "县", "district", "county"), _limited(32, L("区县")), repeats=True),
     Column("address", L("详细地址"), ("地址", "详细地址", "住址", "address"), clean_address, mask=mask_address),
-    Column("social_insurance_paid", L("是否缴纳社保"), ("社保", "是否缴纳社保", "缴纳社保", "socialinsurancepayed", "socialinsurancepaid"), clean_social_insurance),
-    Column("emergency_contact_name", L("紧急联系人"), ("紧急联系人", "紧急联系人姓名", "emergencycontactname", "emergencycontact"), _limited(50, L("紧急联系人")), mask=mask_name),
-    Column("emergency_relation", L("紧急联系人关系"), ("关系", "紧急联系人关系", "emergencyrelation"), _choice(EmergencyRelation.values, RELATION_SYNONYMS, L("紧急联系人关系"))),
+    Column("social_insurance_paid", L("是否缴纳社保"), ("社保", "是否缴纳社保", "缴纳社保", "socialinsurancepayed", "socialinsurancepaid"), clean_social_insurance, repeats=True),
+    Column("emergency_contact_name", L("紧急联系人"), ("紧急联系人", "紧急联系人姓名", "emergencycontactname", "emergencycontact"), _limited(50, L("紧急联系人")), mask=mask_name, repeats=True),
+    Column("emergency_relation", L("紧急联系人关系"), ("关系", "紧急联系人关系", "emergencyrelation"), _choice(EmergencyRelation.values, RELATION_SYNONYMS, L("紧急联系人关系")), repeats=True),
     Column("emergency_contact_phone", L("紧急联系人电话"), ("紧急联系人电话", "紧急联系人手机", "紧急联系人手机号", "紧急联系电话", "emergencycontactphone"), clean_emergency_phone, mask=mask_phone, identifier=True),
-    Column("zhima_score", L("芝麻分"), ("芝麻分", "芝麻信用分", "zhimascore"), clean_zhima_score),
+    Column("zhima_score", L("芝麻分"), ("芝麻分", "芝麻信用分", "zhimascore"), clean_zhima_score, repeats=True),
 )  # fmt: skip
 COLUMNS_BY_FIELD = {column.field: column for column in COLUMNS}
 ALIASES = {header_key(alias): column for column in COLUMNS for alias in column.aliases}
 # Our own rejected-rows file adds this column; reading it back ignores it.
 REASON_HEADER = L("错误原因")
 IGNORED = {header_key("错误原因"), "reason"}
+
+
+MEMO_LIMIT = 50_000
+
+
+def remembered(clean: Callable[[object], object]) -> Callable[[object], object]:
+    """``clean`` run once per distinct cell value (a pure function; its Problem remembered too):
+    a column of provinces or education levels holds a handful of values across 100k rows."""
+    memo: dict = {}
+
+    def cached(raw):
+        try:
+            outcome = memo[raw]
+        except KeyError:
+            try:
+                outcome = clean(raw)
+            except Problem as problem:
+                outcome = problem
+            if len(memo) < MEMO_LIMIT:
+                memo[raw] = outcome
+        except TypeError:  # an unhashable cell value: clean it as it is
+            return clean(raw)
+        if outcome.__class__ is Problem:
+            raise outcome
+        return outcome
+
+    return cached
 
 
 # --- the header row -----------------------------------------------------------------------
@@ -274,7 +302,10 @@ class Layout:
     plan: list[tuple] = field(default_factory=list)  # (index, field, clean, required), for speed
 
     def __post_init__(self):
-        self.plan = [(i, c.field, c.clean, c.required) for i, c in sorted(self.columns.items())]
+        self.plan = [
+            (i, c.field, remembered(c.clean) if c.repeats else c.clean, c.required)
+            for i, c in sorted(self.columns.items())
+        ]
 
     def describe(self) -> list[dict]:
         """Every column of the file, in order, with the Lead attribute it fills ("" unknown,

@@ -46,7 +46,6 @@ from leads.preparing import (
     ID_INDEX_AT,
     NUMBER,
     OUTCOME,
-    PARALLEL_MIN_BYTES,
     PHONE_INDEX_AT,
     TARGET,
     VALUES,
@@ -127,9 +126,8 @@ def import_batch_analyse(batch_id: int) -> ImportBatch | None:
     if batch is None:
         return None
     batch.chunks.exclude(kind=ChunkKind.UPLOAD).delete()  # a retried analysis starts clean
-    parallel = batch.file_size >= PARALLEL_MIN_BYTES
     try:
-        with preparer(parallel=parallel) as prepare:  # forks now, while the process is small
+        with preparer() as prepare:
             sheet = open_sheet(_read_upload(batch), batch.file_name)
             layout, rows = find_layout(sheet)
             total = max(sheet.height - layout.header_row, 0)

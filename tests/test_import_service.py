@@ -397,38 +397,22 @@ def _raw_all(sql, *params):
         return [row[0] for row in cursor.fetchall()]
 
 
-@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-def test_large_files_are_cleaned_on_two_cores_with_the_same_outcome(monkeypatch, make_leads):
+def test_cleaning_in_blocks_gives_the_same_outcome_as_one_block(monkeypatch, make_leads):
     from leads import preparing
-
-    # Earlier browser tests leave pytest-django's session-wide live server thread idling; the
-    # code rightly refuses to fork a threaded process, so let it believe it is alone here.
-    monkeypatch.setattr(preparing.threading, "active_count", lambda: 1)
 
     [known] = make_leads(1)
     rows = lead_rows(60)
     rows[5][ID], rows[17][EDU], rows[33][PHONE] = "4.52159E+17", "小学", known.phone
     rows += [list(rows[8]), list(rows[40])]  # repeated in the file, in different blocks
     data = xlsx_bytes(CHINESE_HEADERS, rows)
-    serial = analyse(data)
+    whole = analyse(data)
+    monkeypatch.setattr(preparing, "BLOCK_ROWS", 7)
+    blocks = analyse(data)
 
-    forks = []
-    real_context = preparing.multiprocessing.get_context
-    monkeypatch.setattr(
-        preparing.multiprocessing,
-        "get_context",
-        lambda kind: forks.append(kind) or real_context(kind),
-    )
-    monkeypatch.setattr(services, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(preparing, "BLOCK_ROWS", 7)  # nine blocks, alternating between processes
-    parallel = analyse(data)
-
-    assert forks == ["fork"]
     counts = ["rows_total", "rows_new", "rows_existing", "rows_duplicate_in_file", "rows_invalid"]
-    assert [getattr(parallel, c) for c in counts] == [getattr(serial, c) for c in counts]
-    assert [getattr(parallel, c) for c in counts] == [62, 57, 1, 2, 2]
-    assert services.rejected_preview(parallel, reveal=True) == services.rejected_preview(
-        serial, reveal=True
+    assert [getattr(blocks, c) for c in counts] == [getattr(whole, c) for c in counts]
+    assert [getattr(blocks, c) for c in counts] == [62, 57, 1, 2, 2]
+    assert services.rejected_preview(blocks, reveal=True) == services.rejected_preview(
+        whole, reveal=True
     )
-    parallel = services.import_batch_confirm(parallel)
-    assert parallel.leads_created == 57
+    assert services.import_batch_confirm(blocks).leads_created == 57
