@@ -44,6 +44,9 @@ def django_setup(db: str) -> None:
     sys.path.insert(0, str(ROOT))
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.test_settings"  # fixed keys, immediate tasks
     os.environ["DATABASE_URL"] = f"sqlite:///{db}"
+    # As in production: a developer's .env may say DEBUG=true, and Django's debug cursor keeps
+    # every query with its parameters (the encrypted chunks included) and re-quotes them.
+    os.environ["DEBUG"] = "false"
     import django
 
     django.setup()
@@ -191,12 +194,15 @@ def measure_ours(path: str, db: str, known: str) -> dict:
     from leads.models import Lead
 
     seed_existing(json.loads(Path(known).read_text()))
+    _trace("seeded")
     before = Lead.objects.count()
     data = Path(path).read_bytes()
     started = time.perf_counter()
     batch = services.import_batch_create(file_name=Path(path).name, data=data)
+    _trace("uploaded")
     services.import_batch_start_analysis(batch)  # > 256 KB: the analysis task
     analysed = time.perf_counter()
+    _trace("analysed")
     batch.refresh_from_db()
     assert batch.state == "preview", batch.error
     batch = services.import_batch_confirm(batch)  # > 3000 rows: the import task
@@ -213,6 +219,12 @@ def measure_ours(path: str, db: str, known: str) -> dict:
         "existing": batch.rows_existing,
         "created": Lead.objects.count() - before,
     }
+
+
+def _trace(label: str) -> None:
+    if os.environ.get("BENCH_TRACE"):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"{label}: peak {peak:.0f} MB", file=sys.stderr)
 
 
 def seed_existing(leads: list[dict]) -> None:

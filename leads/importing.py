@@ -263,6 +263,11 @@ IGNORED = {header_key("错误原因"), "reason"}
 MEMO_LIMIT = 50_000
 
 
+class _Failed(str):
+    """A remembered Problem: its message only (an exception would pin its traceback's frames,
+    and with them whole blocks of rows)."""
+
+
 def remembered(clean: Callable[[object], object]) -> Callable[[object], object]:
     """``clean`` run once per distinct cell value (a pure function; its Problem remembered too):
     a column of provinces or education levels holds a handful of values across 100k rows."""
@@ -275,13 +280,13 @@ def remembered(clean: Callable[[object], object]) -> Callable[[object], object]:
             try:
                 outcome = clean(raw)
             except Problem as problem:
-                outcome = problem
+                outcome = _Failed(str(problem))
             if len(memo) < MEMO_LIMIT:
                 memo[raw] = outcome
         except TypeError:  # an unhashable cell value: clean it as it is
             return clean(raw)
-        if outcome.__class__ is Problem:
-            raise outcome
+        if outcome.__class__ is _Failed:
+            raise Problem(str(outcome))
         return outcome
 
     return cached

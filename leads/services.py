@@ -1,7 +1,7 @@
 """The lead import use case: upload → analyse (the preview) → confirm → import, all-or-nothing.
 
 The admin, the CLI, the background tasks and the benchmark all go through these functions.
-The uploaded file waits Fernet-encrypted on its batch until analysed; the analysed rows wait
+The uploaded file waits Fernet-encrypted (1 MiB pieces) until analysed; the analysed rows wait
 encrypted in chunks until imported; both are dropped once done with (rejected rows after the
 retention period, so the operator can still download them to fix).
 """
@@ -252,6 +252,7 @@ class Analysis:
 
     def _flush_rejected(self) -> None:
         if self.rejected:
+            self.rejected.sort(key=itemgetter(0))  # file order, duplicates and conflicts included
             self._write(ChunkKind.REJECTED, self.rejected)
             self.rejected = []
 
