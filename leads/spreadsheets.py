@@ -146,18 +146,8 @@ def _calamine_sheet(data: bytes, kind: str) -> Sheet:
         raise UnreadableFile(
             _("文件已损坏或格式不对，无法作为 .%(kind)s 读取。") % {"kind": kind}
         ) from exc
-    return Sheet(format=kind, rows=_guarded(rows, kind), height=height)
-
-
-def _guarded(rows: Iterator[list], kind: str) -> Iterator[list]:
-    from python_calamine import CalamineError
-
-    try:
-        yield from rows
-    except CalamineError as exc:
-        raise UnreadableFile(
-            _("文件已损坏或格式不对，无法作为 .%(kind)s 读取。") % {"kind": kind}
-        ) from exc
+    # The sheet is parsed by now: iterating it converts cells, it cannot fail on the file.
+    return Sheet(format=kind, rows=rows, height=height)
 
 
 def _csv_sheet(data: bytes) -> Sheet:

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from stdnum.cn import ric
 
 MOBILE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
+ID_PATTERN = re.compile(r"\d{17}[\dX]")
 ZHIMA_RANGE = (350, 950)
 EARLIEST_BIRTH = date(1900, 1, 1)
 
@@ -43,7 +44,7 @@ def validate_id_number(value: str) -> None:
     against a registry: districts get re-coded, and a real person must not be rejected for it."""
     if len(value or "") != 18:
         raise ValidationError(_("身份证号必须是 18 位"), code="invalid_id_length")
-    if not re.fullmatch(r"\d{17}[\dX]", value):
+    if not ID_PATTERN.fullmatch(value):
         raise ValidationError(_("身份证号格式不对（17 位数字加校验位）"), code="invalid_id_format")
     if ric.calc_check_digit(value) != value[-1]:
         raise ValidationError(_("身份证号校验位不对（GB 11643）"), code="invalid_id_checksum")
