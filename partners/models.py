@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -59,6 +60,32 @@ class Partner(models.Model):
     connect_timeout = models.FloatField(_("连接超时（秒）"), default=3.0)
     read_timeout = models.FloatField(_("读取超时（秒）"), default=10.0)
     is_active = models.BooleanField(_("启用"), default=True)
+
+    # Throughput: what the partner allows. Jobs keep within these and pause (never fail) outside.
+    max_concurrency = models.PositiveSmallIntegerField(
+        _("最大并发请求数"), default=4, validators=[MinValueValidator(1), MaxValueValidator(64)]
+    )
+    max_requests_per_second = models.FloatField(
+        _("每秒最多请求数"), default=20.0, validators=[MinValueValidator(0.1)]
+    )
+    daily_push_cap = models.PositiveIntegerField(
+        _("每日推送上限"), null=True, blank=True, help_text=_("留空表示不限")
+    )
+    working_hours_start = models.TimeField(_("工作时段开始"), null=True, blank=True)
+    working_hours_end = models.TimeField(
+        _("工作时段结束"), null=True, blank=True, help_text=_("留空表示全天；任务在时段外暂停")
+    )
+    failure_threshold = models.PositiveSmallIntegerField(
+        _("连续失败多少次后自动暂停"), default=10, validators=[MinValueValidator(1)]
+    )
+    is_paused = models.BooleanField(
+        _("已暂停"),
+        default=False,
+        help_text=_("连续失败达到阈值时自动暂停；排除故障后取消勾选即可恢复"),
+    )
+    consecutive_failures = models.PositiveIntegerField(_("连续失败次数"), default=0, editable=False)
+    last_error = models.TextField(_("最近错误"), blank=True, default="", editable=False)
+    last_error_at = models.DateTimeField(_("最近错误时间"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
@@ -74,6 +101,17 @@ class Partner(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(environment=Environment.PRODUCTION, production_base_url=""),
                 name="partner_production_needs_url",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_concurrency__gte=1, max_requests_per_second__gt=0),
+                name="partner_throughput_positive",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(working_hours_start__isnull=True, working_hours_end__isnull=True)
+                    | models.Q(working_hours_start__isnull=False, working_hours_end__isnull=False)
+                ),
+                name="partner_working_hours_both_or_neither",
             ),
         ]
 
@@ -117,6 +155,8 @@ class CallOutcome(models.TextChoices):
     SIGNATURE_REJECTED = "signature_rejected", _("签名被拒")
     HTTP_ERROR = "http_error", _("HTTP 错误")
     MALFORMED = "malformed", _("应答无法解析")
+    RATE_LIMITED = "rate_limited", _("被限流")
+    QUOTA_EXCEEDED = "quota_exceeded", _("超出额度")
     TIMEOUT = "timeout", _("读取超时")
     CONNECTION_ERROR = "connection_error", _("连接失败")
 
