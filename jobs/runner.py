@@ -161,7 +161,7 @@ class JobRun:
     # -- threads ----------------------------------------------------------------------------
     def _work(self) -> None:
         try:
-            while not self.stop.is_set():
+            while self._may_continue():
                 chunk = claim_chunk(self.job, worker_id=self.worker_id)
                 if chunk is None:
                     return
@@ -204,19 +204,21 @@ class JobRun:
             self._release(chunk)
 
     def _before_request(self) -> bool:
-        """Called before every request: honours stop requests, the daily cap and the rate."""
+        """Called before every request: waits for the rate limiter, then honours stop requests
+        and the daily push cap (a request that passes here is sent)."""
+        if self.stop.is_set():
+            return False
+        self.limiter.wait()
         if self.stop.is_set():
             return False
         if self.push_budget is not None:
             with self.lock:
-                if self.push_budget <= 0:
-                    self._request_stop(
-                        JobState.PAUSED, _next_local_midnight(), _("已达每日推送上限")
-                    )
-                    return False
-                self.push_budget -= 1
-        self.limiter.wait()
-        return not self.stop.is_set()
+                exhausted = self.push_budget <= 0
+                self.push_budget -= not exhausted
+            if exhausted:
+                self._request_stop(JobState.PAUSED, _next_local_midnight(), _("已达每日推送上限"))
+                return False
+        return True
 
     def _heartbeat(self) -> None:
         """Extends our leases, and notices cancel requests, partner pauses and working hours."""
@@ -301,6 +303,7 @@ class JobRun:
 
     def conclude(self) -> str:
         close_old_connections()
+        self._may_continue()  # a cancel or a partner pause outranks "waiting for a retry"
         job = Job.objects.get(pk=self.job.pk)
         job.refresh_counts()
         if job.lease_owner != self.worker_id:

@@ -14,13 +14,14 @@ from partners.calls import ensure_available
 from partners.models import Partner
 from partners.protocols import collision_protocol
 
-PUSH_CHUNK_SIZE = 50  # small: a chunk redone after a crash re-reads little
-
 
 def chunk_size(kind: str, partner: Partner) -> int:
+    """A check chunk is one batch request; a push chunk is small, so a redo re-reads little."""
     if kind == JobKind.CHECK:
-        return collision_protocol(partner.collision_protocol).MAX_BATCH
-    return PUSH_CHUNK_SIZE
+        return min(
+            settings.JOB_CHECK_CHUNK_SIZE, collision_protocol(partner.collision_protocol).MAX_BATCH
+        )
+    return settings.JOB_PUSH_CHUNK_SIZE
 
 
 @transaction.atomic

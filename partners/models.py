@@ -1,7 +1,10 @@
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.crypto import EncryptedTextField
@@ -118,10 +121,19 @@ class Partner(models.Model):
     def __str__(self):
         return f"{self.name} [{self.get_environment_display()}]"
 
+    def save(self, *args, **kwargs):
+        if not self.is_paused:
+            self.consecutive_failures = 0  # an operator resuming a paused partner starts afresh
+        super().save(*args, **kwargs)
+
     def clean(self):
         if self.environment == Environment.PRODUCTION and not self.production_base_url:
             raise ValidationError(
                 {"production_base_url": _("切换到生产环境前需要填写生产环境地址")}
+            )
+        if (self.working_hours_start is None) != (self.working_hours_end is None):
+            raise ValidationError(
+                {"working_hours_end": _("工作时段的开始和结束要么都填，要么都不填")}
             )
 
     @property
@@ -141,6 +153,22 @@ class Partner(models.Model):
     @property
     def timeouts(self) -> tuple[float, float]:
         return (self.connect_timeout, self.read_timeout)
+
+    def next_working_time(self, now: datetime) -> datetime | None:
+        """``None`` inside the working hours (or without any); else when they next begin.
+        Hours are local (TIME_ZONE) and may wrap midnight (e.g. 22:00–06:00)."""
+        start, end = self.working_hours_start, self.working_hours_end
+        if start is None or end is None or start == end:
+            return None
+        local = timezone.localtime(now)
+        clock = local.time()
+        inside = start <= clock < end if start < end else (clock >= start or clock < end)
+        if inside:
+            return None
+        begin = local.replace(
+            hour=start.hour, minute=start.minute, second=start.second, microsecond=0
+        )
+        return begin if begin > local else begin + timedelta(days=1)
 
 
 class Operation(models.TextChoices):

@@ -50,3 +50,23 @@ def make_leads(db):
         return leads
 
     return make
+
+
+def run_job_to_end(job, *, timeout: float = 30.0):
+    """Drive a job the way workers do (the test settings run tasks inline): requeue it whenever
+    the janitor would, until it ends. Fails loudly if it gets stuck."""
+    import time
+
+    from jobs.services import requeue_due_jobs
+
+    deadline = time.monotonic() + timeout
+    while True:
+        job.refresh_from_db()
+        if job.is_final:
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"job #{job.pk} stuck in {job.state}: {job.pause_reason} {job.last_error}"
+            )
+        requeue_due_jobs()
+        time.sleep(0.05)
