@@ -88,6 +88,7 @@ class Job(models.Model):
         verbose_name = _("任务")
         verbose_name_plural = _("任务")
         ordering = ["-created_at", "-id"]
+        permissions = [("cancel_job", _("可取消他人发起的任务"))]
         constraints = [
             models.CheckConstraint(
                 condition=Q(processed__lte=F("total")), name="job_processed_within_total"

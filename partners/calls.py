@@ -95,7 +95,7 @@ def _track_health(partner: Partner, outcome: CallOutcome, error: str) -> None:
             )
 
 
-def _refusal_outcome(refusal: PartnerRefusal, exchange: Exchange) -> CallOutcome:
+def _refusal_outcome(refusal: PartnerRefusal) -> CallOutcome:
     if refusal.is_signature_error:
         return CallOutcome.SIGNATURE_REJECTED
     if refusal.is_rate_limited:
@@ -117,10 +117,7 @@ def _interpret(exchange: Exchange, parse: Callable[[bytes], Any]) -> tuple[CallO
     try:
         answer = parse(exchange.body)
     except PartnerRefusal as refusal:
-        outcome = (
-            CallOutcome.SIGNATURE_REJECTED if refusal.is_signature_error else CallOutcome.REFUSED
-        )
-        return outcome, None, f"{refusal.code} {refusal.message}".strip()
+        return _refusal_outcome(refusal), None, f"{refusal.code} {refusal.message}".strip()
     except ProtocolError as exc:
         if exchange.status and exchange.status >= 400:
             return CallOutcome.HTTP_ERROR, None, f"HTTP {exchange.status}"

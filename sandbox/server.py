@@ -191,13 +191,12 @@ class SandboxPartner:
             hashes = payload.get("userMd5List")
             if not isinstance(hashes, list) or not 0 < len(hashes) <= yrxd_collision.MAX_BATCH:
                 return _collision_failure("userMd5List 必须是 1 到 1000 个哈希")
-            if self.config.fault == Fault.DROP_HASHES:
+            if fault == Fault.DROP_HASHES:
                 hashes = [h for index, h in enumerate(hashes) if index % 3 != 2]
-            return {
-                "status": "0000",
-                "msg": "成功",
-                "data": [self._answer(str(h), key) for h in hashes],
-            }
+            answers = [self._answer(str(h), key) for h in hashes]
+            if fault == Fault.ODD_STATUS:
+                answers[0]["status"] = "9"
+            return {"status": "0000", "msg": "成功", "data": answers}
         user_md5 = payload.get("phoneMd5") or payload.get("idNoMd5")
         if not user_md5:
             return _collision_failure("phoneMd5 与 idNoMd5 至少要有一个")
