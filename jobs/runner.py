@@ -68,7 +68,11 @@ def claim_job(job_id: int, *, worker_id: str) -> Job | None:
         if partner_id is None:
             return None
         list(Partner.objects.select_for_update().filter(pk=partner_id))
-        job = Job.objects.select_for_update().select_related("partner", "created_by").get(pk=job_id)
+        job = (
+            Job.objects.select_for_update(of=("self",))
+            .select_related("partner", "created_by")
+            .get(pk=job_id)
+        )
         alive = job.lease_expires_at is not None and job.lease_expires_at > now
         if job.state not in (JobState.QUEUED, JobState.RUNNING) or (
             job.state == JobState.RUNNING and alive
