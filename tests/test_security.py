@@ -236,6 +236,9 @@ def partner_form_data(partner: Partner, **changes) -> dict:
         "push_protocol": partner.push_protocol,
         "connect_timeout": partner.connect_timeout,
         "read_timeout": partner.read_timeout,
+        "max_concurrency": partner.max_concurrency,
+        "max_requests_per_second": partner.max_requests_per_second,
+        "failure_threshold": partner.failure_threshold,
         "_save": "保存",
     }
     for flag in ("is_active", "push_data_as_string", "push_integers_as_strings"):
