@@ -70,3 +70,23 @@ def run_job_to_end(job, *, timeout: float = 30.0):
             )
         requeue_due_jobs()
         time.sleep(0.05)
+
+
+@pytest.fixture
+def bulk_leads(db):
+    """Many leads at once (bulk_create), for jobs and browser tests."""
+    rng = random.Random(7)
+
+    def make(count: int) -> None:
+        leads = []
+        phones = set()
+        while len(leads) < count:
+            lead = Lead(**fake_lead_fields(rng))
+            if lead.phone in phones:
+                continue
+            phones.add(lead.phone)
+            lead.refresh_indexes()
+            leads.append(lead)
+        Lead.objects.bulk_create(leads, batch_size=500)
+
+    return make

@@ -3,14 +3,8 @@ Nothing is lost, nothing is doubled, and accepted pushes are never sent again.""
 
 import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.test import override_settings
 
 from collision.models import CheckOutcome, CollisionResult
@@ -21,56 +15,12 @@ from leads.models import Lead
 from partners.models import AuditLogEntry, Operation, Partner
 from pushes.models import Push, PushState
 from sandbox.server import PUSH_PATH
+from tests.workers import DB_TASKS, start_worker, wait_for
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(os.name != "posix", reason="SIGKILL"),
 ]
-ROOT = Path(__file__).resolve().parent.parent
-DB_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-WORKER_LOG = Path(os.environ.get("TMPDIR", "/tmp")) / f"leaddesk-crash-worker-{os.getpid()}.log"
-
-
-def start_worker() -> subprocess.Popen:
-    """The production entry point, configured through the environment like a deployment."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database_url(),
-        "SECRET_KEY": "crash-test",
-        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-        "BLIND_INDEX_KEY": settings.BLIND_INDEX_KEY,
-        "JOB_LEASE_SECONDS": "2",
-        "JANITOR_INTERVAL_SECONDS": "0.5",
-        "JOB_CHECK_CHUNK_SIZE": str(settings.JOB_CHECK_CHUNK_SIZE),
-        "JOB_PUSH_CHUNK_SIZE": str(settings.JOB_PUSH_CHUNK_SIZE),
-        "LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker", "--interval", "0.2"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=WORKER_LOG.open("ab"),
-    )
-
-
-def wait_for(condition, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            log = WORKER_LOG.read_text(errors="replace")[-3000:] if WORKER_LOG.exists() else ""
-            raise AssertionError(f"timed out waiting for {what}; worker log:\n{log}")
-        time.sleep(0.05)
 
 
 def kill_mid_job_then_finish(job: Job, *, after_done_chunks: int) -> Job:
