@@ -80,7 +80,7 @@ def check_job_chunk(
 ) -> ChunkOutcome:
     """One chunk of a check job. Results and the chunk's completion commit together, so a chunk
     redone after a crash never leaves a double set of results."""
-    leads = list(Lead.objects.filter(pk__in=chunk.lead_ids).order_by("pk"))
+    leads = list(Lead.objects.filter(pk__in=chunk.lead_ids).only("pk", "pii").order_by("pk"))
     if leads and not before_request():
         return ChunkOutcome.stopped()
     check = (

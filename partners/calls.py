@@ -78,7 +78,9 @@ def _track_health(partner: Partner, outcome: CallOutcome, error: str) -> None:
     Throttling answers do not count: the partner is healthy, only busy."""
     rows = Partner.objects.filter(pk=partner.pk)
     if outcome == CallOutcome.OK:
-        rows.filter(consecutive_failures__gt=0).update(consecutive_failures=0)
+        failing = rows.filter(consecutive_failures__gt=0)
+        if failing.exists():  # a read first: the common case then takes no write lock at all
+            failing.update(consecutive_failures=0)
     elif outcome not in THROTTLED:
         rows.update(
             consecutive_failures=F("consecutive_failures") + 1,

@@ -81,8 +81,12 @@ class Push(models.Model):
         claimed = Push.objects.filter(pk=self.pk, state=PushState.PENDING).update(
             state=PushState.SENDING, attempts=F("attempts") + 1, last_attempt_at=now
         )
-        if claimed:
-            self.refresh_from_db(fields=["state", "attempts", "last_attempt_at"])
+        if claimed:  # the row was pending, so it held our attempts count: no need to re-read it
+            self.state, self.attempts, self.last_attempt_at = (
+                PushState.SENDING,
+                self.attempts + 1,
+                now,
+            )
         return bool(claimed)
 
     def reopen(self) -> bool:

@@ -267,6 +267,12 @@ class _Handler(BaseHTTPRequestHandler):
     partner: SandboxPartner
     protocol_version = "HTTP/1.1"  # keep-alive, like a real partner behind a load balancer
 
+    def setup(self):
+        super().setup()
+        # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm holds the
+        # body until the client's delayed ACK (40 ms), which would dwarf the latency we simulate.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(
         self, format, *args
     ):  # quiet: the tests and the demo read our audit log instead

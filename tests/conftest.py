@@ -79,12 +79,12 @@ def bulk_leads(db):
 
     def make(count: int) -> None:
         leads = []
-        phones = set()
+        seen = set()
         while len(leads) < count:
             lead = Lead(**fake_lead_fields(rng))
-            if lead.phone in phones:
+            if lead.phone in seen or lead.id_number in seen:
                 continue
-            phones.add(lead.phone)
+            seen.update((lead.phone, lead.id_number))
             lead.refresh_indexes()
             leads.append(lead)
         Lead.objects.bulk_create(leads, batch_size=500)
