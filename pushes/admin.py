@@ -2,8 +2,11 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext as gettext_now
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import BlindIndexSearchMixin, ReadOnlyAdmin, can_view_pii, pii_column
-from core.masking import mask_name, mask_phone
+from core.admin import (
+    BlindIndexSearchMixin,
+    ReadOnlyAdmin,
+    related_lead_columns,
+)
 from partners.calls import PartnerUnavailable
 from pushes.models import Push
 from pushes.services import reconcile_unknown_pushes, retry_unknown_pushes
@@ -60,12 +63,9 @@ class PushAdmin(BlindIndexSearchMixin, ReadOnlyAdmin):
         )
 
     def get_list_display(self, request):
-        reveal = can_view_pii(request.user)
         return [
             "created_at",
-            "lead_id",
-            pii_column("lead__name", mask_name, reveal=reveal, label=_("姓名")),
-            pii_column("lead__phone", mask_phone, reveal=reveal, label=_("手机号")),
+            *related_lead_columns(request),
             "partner",
             "state",
             "message",
