@@ -12,12 +12,14 @@ install:
 	$(UV) sync --frozen
 	@python3 scripts/bootstrap_env.py
 
-# Migrate, load demo data, start the sandbox partner in the background and the admin in front.
+# Migrate, load demo data, start the sandbox partner and a worker in the background and the
+# admin in front; Ctrl-C stops all three.
 run: install
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py seed_demo --sandbox-port $(SANDBOX_PORT)
-	@$(PY) manage.py run_sandbox --port $(SANDBOX_PORT) & sandbox=$$!; \
-	  trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
+	@$(PY) manage.py run_sandbox --port $(SANDBOX_PORT) --latency-ms 20 & sandbox=$$!; \
+	  $(PY) manage.py run_worker & worker=$$!; \
+	  trap 'kill $$sandbox $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: install

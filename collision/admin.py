@@ -2,8 +2,14 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from collision.models import CollisionResult
-from core.admin import BlindIndexSearchMixin, ReadOnlyAdmin, can_view_pii, pii_column
-from core.masking import mask_name, mask_phone
+from core.admin import (
+    BlindIndexSearchMixin,
+    ReadOnlyAdmin,
+    can_view_pii,
+    pii_column,
+    related_lead_columns,
+)
+from core.masking import mask_phone
 from leads.admin_import_export import CollisionExportMixin
 
 
@@ -17,12 +23,9 @@ class CollisionResultAdmin(CollisionExportMixin, BlindIndexSearchMixin, ReadOnly
     list_select_related = ["lead", "partner"]
 
     def get_list_display(self, request):
-        reveal = can_view_pii(request.user)
         return [
             "checked_at",
-            "lead_id",
-            pii_column("lead__name", mask_name, reveal=reveal, label=_("姓名")),
-            pii_column("lead__phone", mask_phone, reveal=reveal, label=_("手机号")),
+            *related_lead_columns(request),
             "partner",
             "outcome",
             "user_status",

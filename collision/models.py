@@ -58,6 +58,14 @@ class CollisionResult(models.Model):
         related_name="+",
         verbose_name=_("审计日志"),
     )
+    job = models.ForeignKey(
+        "jobs.Job",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="collision_results",
+        verbose_name=_("任务"),
+    )
     checked_at = models.DateTimeField(_("撞库时间"), default=timezone.now, db_index=True)
 
     objects = CollisionResultQuerySet.as_manager()

@@ -7,14 +7,16 @@ by position, and a hash the partner did not answer is recorded as such.
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.db import transaction
 
 from collision.models import CheckOutcome, CollisionResult
+from jobs.models import Job, JobChunk, finish_chunk
+from jobs.outcomes import ChunkOutcome
 from leads.models import Lead
-from partners.calls import CallResult, call_partner
+from partners.calls import RETRYABLE, THROTTLED, CallResult, call_partner, ensure_available
 from partners.models import CallOutcome, Operation, Partner
 from partners.protocols import collision_protocol
 
@@ -29,33 +31,80 @@ class CheckSummary:
     requests: int = 0
     errors: list[str] = field(default_factory=list)
 
-    def add(self, results: Sequence[CollisionResult], call: CallResult) -> None:
+    def add(self, check: "Check") -> None:
         self.requests += 1
-        for result in results:
-            if result.outcome == CheckOutcome.ANSWERED:
-                self.checked += 1
-                self.marketable += result.is_marketable
-            else:
-                self.failed += 1
-        if not call.ok and call.error not in self.errors:
-            self.errors.append(call.error)
+        counts = check.counts()
+        self.checked += counts["processed"] - counts["errors"]
+        self.marketable += counts["marketable"]
+        self.failed += counts["errors"]
+        if not check.call.ok and check.call.error not in self.errors:
+            self.errors.append(check.call.error)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check call and the results it yields (not saved yet: the caller decides when)."""
+
+    call: CallResult
+    results: list[CollisionResult]
+
+    def counts(self) -> dict[str, int]:
+        answered = [r for r in self.results if r.outcome == CheckOutcome.ANSWERED]
+        return {
+            "processed": len(self.results),
+            "marketable": sum(r.is_marketable for r in answered),
+            "errors": len(self.results) - len(answered),
+        }
 
 
 def check_leads(*, partner: Partner, leads: Iterable[Lead], actor=None) -> CheckSummary:
+    """Check leads now, in this process (small selections; big ones go through a job)."""
+    ensure_available(partner)
     leads = list(leads)
     summary = CheckSummary()
-    if len(leads) == 1:
-        _check_single(partner=partner, lead=leads[0], actor=actor, summary=summary)
-        return summary
-    protocol = collision_protocol(partner.collision_protocol)
-    for start in range(0, len(leads), protocol.MAX_BATCH):
-        _check_batch(
-            partner=partner,
-            leads=leads[start : start + protocol.MAX_BATCH],
-            actor=actor,
-            summary=summary,
-        )
+    size = collision_protocol(partner.collision_protocol).MAX_BATCH
+    for start in range(0, len(leads), size):
+        check = request_check(partner=partner, leads=leads[start : start + size], actor=actor)
+        CollisionResult.objects.bulk_create(check.results)
+        summary.add(check)
     return summary
+
+
+def check_job_chunk(
+    *,
+    job: Job,
+    chunk: JobChunk,
+    worker_id: str,
+    final_attempt: bool,
+    before_request: Callable[[], bool],
+) -> ChunkOutcome:
+    """One chunk of a check job. Results and the chunk's completion commit together, so a chunk
+    redone after a crash never leaves a double set of results."""
+    leads = list(Lead.objects.filter(pk__in=chunk.lead_ids).only("pk", "pii").order_by("pk"))
+    if leads and not before_request():
+        return ChunkOutcome.stopped()
+    check = (
+        request_check(partner=job.partner, leads=leads, actor=job.created_by, job=job)
+        if leads
+        else None
+    )
+    if check and check.call.outcome in THROTTLED:
+        return ChunkOutcome.throttled(check.call.error)
+    if check and check.call.outcome in RETRYABLE and not final_attempt:
+        return ChunkOutcome.retry(f"{check.call.outcome.label}: {check.call.error}")
+    summary = check.counts() if check else {}
+    summary["processed"] = len(chunk.lead_ids)  # leads deleted since the job began count as done
+    with transaction.atomic():
+        if check:
+            CollisionResult.objects.bulk_create(check.results)
+        finish_chunk(chunk, worker_id=worker_id, summary=summary)
+    return ChunkOutcome.done()
+
+
+def request_check(*, partner: Partner, leads: Sequence[Lead], actor=None, job=None) -> Check:
+    if len(leads) == 1:
+        return _check_single(partner=partner, lead=leads[0], actor=actor, job=job)
+    return _check_batch(partner=partner, leads=leads, actor=actor, job=job)
 
 
 def _failure_outcome(call: CallResult) -> str:
@@ -65,7 +114,7 @@ def _failure_outcome(call: CallResult) -> str:
 
 
 def _failed_results(
-    call: CallResult, leads: Iterable[Lead], partner: Partner
+    call: CallResult, leads: Iterable[Lead], partner: Partner, job
 ) -> list[CollisionResult]:
     return [
         CollisionResult.failure(
@@ -74,12 +123,13 @@ def _failed_results(
             lead=lead,
             partner=partner,
             audit_entry=call.audit_entry,
+            job=job,
         )
         for lead in leads
     ]
 
 
-def _check_single(*, partner: Partner, lead: Lead, actor, summary: CheckSummary) -> None:
+def _check_single(*, partner: Partner, lead: Lead, actor, job) -> Check:
     protocol = collision_protocol(partner.collision_protocol)
     phone_md5 = protocol.phone_md5(lead.phone)
     id_md5 = protocol.id_number_md5(lead.id_number)
@@ -98,29 +148,18 @@ def _check_single(*, partner: Partner, lead: Lead, actor, summary: CheckSummary)
         mask_answer=protocol.mask_answer,
         actor=actor,
     )
+    common = {"lead": lead, "partner": partner, "audit_entry": call.audit_entry, "job": job}
     if not call.ok:
-        results = _failed_results(call, [lead], partner)
-    elif call.answer.user_md5 in (phone_md5, id_md5):
-        results = [
-            CollisionResult.from_answer(
-                answer=call.answer, lead=lead, partner=partner, audit_entry=call.audit_entry
-            )
-        ]
-    else:
-        results = [
-            CollisionResult.failure(
-                outcome=CheckOutcome.NO_ANSWER,
-                message="应答中的 userMd5 与发送的哈希不符",
-                lead=lead,
-                partner=partner,
-                audit_entry=call.audit_entry,
-            )
-        ]
-    CollisionResult.objects.bulk_create(results)
-    summary.add(results, call)
+        return Check(call, _failed_results(call, [lead], partner, job))
+    if call.answer.user_md5 in (phone_md5, id_md5):
+        return Check(call, [CollisionResult.from_answer(answer=call.answer, **common)])
+    mismatch = CollisionResult.failure(
+        outcome=CheckOutcome.NO_ANSWER, message="应答中的 userMd5 与发送的哈希不符", **common
+    )
+    return Check(call, [mismatch])
 
 
-def _check_batch(*, partner: Partner, leads: Sequence[Lead], actor, summary: CheckSummary) -> None:
+def _check_batch(*, partner: Partner, leads: Sequence[Lead], actor, job) -> Check:
     protocol = collision_protocol(partner.collision_protocol)
     leads_by_hash: dict[str, list[Lead]] = defaultdict(list)
     for lead in leads:
@@ -140,17 +179,13 @@ def _check_batch(*, partner: Partner, leads: Sequence[Lead], actor, summary: Che
         actor=actor,
         lead_count=len(leads),
     )
-    if call.ok:
-        results = _map_batch_answers(call, leads_by_hash, partner)
-    else:
-        results = _failed_results(call, leads, partner)
-    with transaction.atomic():
-        CollisionResult.objects.bulk_create(results)
-    summary.add(results, call)
+    if not call.ok:
+        return Check(call, _failed_results(call, leads, partner, job))
+    return Check(call, _map_batch_answers(call, leads_by_hash, partner, job))
 
 
 def _map_batch_answers(
-    call: CallResult, leads_by_hash: dict[str, list[Lead]], partner: Partner
+    call: CallResult, leads_by_hash: dict[str, list[Lead]], partner: Partner, job
 ) -> list[CollisionResult]:
     answers = {}
     for answer in call.answer:
@@ -166,7 +201,7 @@ def _map_batch_answers(
     for user_md5, leads in leads_by_hash.items():
         answer = answers.get(user_md5)
         for lead in leads:
-            common = {"lead": lead, "partner": partner, "audit_entry": call.audit_entry}
+            common = {"lead": lead, "partner": partner, "audit_entry": call.audit_entry, "job": job}
             if answer is None:
                 results.append(
                     CollisionResult.failure(

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "leads",
     "collision",
     "pushes",
+    "jobs",
     "sandbox",
 ]
 
@@ -71,6 +72,16 @@ TEMPLATES = [
 WSGI_APPLICATION = "config.wsgi.application"
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Workers, their threads and the web server write concurrently: take the write lock when a
+    # transaction begins (no lock-upgrade deadlocks), wait for it rather than fail, and use WAL.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
@@ -99,6 +110,19 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# Background jobs (see jobs/runner.py): leases, retries and when admin actions go to a job.
+JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=30)
+JOB_REQUEUE_AFTER_SECONDS = env.int("JOB_REQUEUE_AFTER_SECONDS", default=300)
+JOB_THROTTLE_PAUSE_SECONDS = env.int("JOB_THROTTLE_PAUSE_SECONDS", default=60)
+JOB_INLINE_LIMIT = env.int("JOB_INLINE_LIMIT", default=20)
+JOB_CHECK_CHUNK_SIZE = env.int("JOB_CHECK_CHUNK_SIZE", default=1000)
+JOB_PUSH_CHUNK_SIZE = env.int("JOB_PUSH_CHUNK_SIZE", default=50)
+CHECK_MAX_ATTEMPTS = env.int("CHECK_MAX_ATTEMPTS", default=5)
+CHECK_RETRY_BASE_SECONDS = env.float("CHECK_RETRY_BASE_SECONDS", default=2.0)
+PUSH_MAX_ATTEMPTS = env.int("PUSH_MAX_ATTEMPTS", default=3)
+PUSH_RETRY_BASE_SECONDS = env.float("PUSH_RETRY_BASE_SECONDS", default=1.0)
+JANITOR_INTERVAL_SECONDS = env.float("JANITOR_INTERVAL_SECONDS", default=5.0)
 
 # --- Lead import and export (issue 4) ---
 # django-import-export's own import/export views default to open: require "<app>.import_<model>"

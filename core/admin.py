@@ -7,7 +7,9 @@ from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
+from core.masking import mask_name, mask_phone
 from leads.models import id_number_index, phone_index
 from leads.validators import (
     normalize_id_number,
@@ -42,6 +44,16 @@ def pii_column(path: str, masker: Callable[[str], str], *, reveal: bool, label: 
     column.short_description = label
     column.__name__ = f"pii_{path}"
     return column
+
+
+def related_lead_columns(request) -> list:
+    """The lead's id, name and phone as list columns of a model that points at a lead."""
+    reveal = can_view_pii(request.user)
+    return [
+        "lead_id",
+        pii_column("lead__name", mask_name, reveal=reveal, label=_("姓名")),
+        pii_column("lead__phone", mask_phone, reveal=reveal, label=_("手机号")),
+    ]
 
 
 class BlindIndexSearchMixin:

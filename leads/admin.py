@@ -1,17 +1,25 @@
+from django.conf import settings
 from django.contrib import admin, messages
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from collision.services import check_leads
 from core.admin import BlindIndexSearchMixin, can_view_pii, pii_column
 from core.masking import mask_address, mask_id_number, mask_middle, mask_name, mask_phone
+from jobs.models import JobKind
+from jobs.services import create_job, describe_selection
 from leads.admin_import_export import LeadImportExportMixin
 from leads.forms import ChoosePartnerForm, LeadForm
 from leads.models import Lead
 from leads.selectors import lead_timeline
+from partners.calls import PartnerUnavailable
 from pushes.services import push_leads
 
+ACTION_JOB_KINDS = {"collision_check": JobKind.CHECK, "push_to_partner": JobKind.PUSH}
 PII_FIELDS = [
     ("phone", mask_phone, gettext_lazy("手机号")),
     ("id_number", mask_id_number, gettext_lazy("身份证号")),
@@ -101,7 +109,15 @@ class LeadAdmin(LeadImportExportMixin, BlindIndexSearchMixin, admin.ModelAdmin):
         """Django's intermediate-page pattern: the first POST shows the page, the second acts."""
         form = ChoosePartnerForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
-            run(request, form.cleaned_data["partner"], queryset)
+            partner = form.cleaned_data["partner"]
+            try:
+                if queryset.count() > settings.JOB_INLINE_LIMIT:
+                    return self._start_job(
+                        request, partner, queryset, kind=ACTION_JOB_KINDS[action]
+                    )
+                run(request, partner, queryset)
+            except PartnerUnavailable as exc:
+                self.message_user(request, str(exc), messages.ERROR)
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -116,6 +132,30 @@ class LeadAdmin(LeadImportExportMixin, BlindIndexSearchMixin, admin.ModelAdmin):
             "partners": form.fields["partner"].queryset,
         }
         return TemplateResponse(request, "admin/leads/lead/choose_partner.html", context)
+
+    def _start_job(self, request, partner, queryset, *, kind):
+        """Big selections (possibly a whole filtered table) become a background job."""
+        ids = list(queryset.order_by().values_list("pk", flat=True))
+        select_across = request.POST.get("select_across") == "1"
+        job = create_job(
+            kind=kind,
+            partner=partner,
+            lead_ids=ids,
+            actor=request.user,
+            description=describe_selection(len(ids), select_across=select_across),
+        )
+        url = reverse("admin:jobs_job_change", args=[job.pk])
+        self.message_user(
+            request,
+            format_html(
+                _('已创建后台任务 <a href="{}">#{}</a>（{} 条线索），进度见任务页。'),
+                url,
+                job.pk,
+                len(ids),
+            ),
+            messages.SUCCESS,
+        )
+        return redirect(url)
 
     def _run_check(self, request, partner, queryset):
         summary = check_leads(partner=partner, leads=queryset.order_by("pk"), actor=request.user)
@@ -134,11 +174,7 @@ class LeadAdmin(LeadImportExportMixin, BlindIndexSearchMixin, admin.ModelAdmin):
         self.message_user(request, text, level)
 
     def _run_push(self, request, partner, queryset):
-        try:
-            summary = push_leads(partner=partner, leads=queryset, actor=request.user)
-        except ValueError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-            return
+        summary = push_leads(partner=partner, leads=queryset, actor=request.user)
         text = _(
             "推送完成（%(partner)s）：接收 %(accepted)s，拒绝 %(rejected)s，结果未知 %(unknown)s，未送达 %(failed)s；"
             "跳过：已推送 %(already)s，不可营销 %(not_marketable)s，资料不全 %(incomplete)s。"

@@ -21,9 +21,11 @@ class PartnerAdmin(admin.ModelAdmin):
         "base_url",
         "utm_source",
         "is_active",
+        "health",
         "updated_at",
     ]
-    list_filter = ["environment", "is_active", "collision_protocol", "push_protocol"]
+    list_filter = ["environment", "is_active", "is_paused", "collision_protocol", "push_protocol"]
+    readonly_fields = ["consecutive_failures", "last_error", "last_error_at"]
     search_fields = ["name", "slug", "utm_source"]
     prepopulated_fields = {"slug": ["name"]}
     fieldsets = [
@@ -42,7 +44,42 @@ class PartnerAdmin(admin.ModelAdmin):
             },
         ),
         (_("超时"), {"fields": ["connect_timeout", "read_timeout"]}),
+        (
+            _("吞吐限制"),
+            {
+                "fields": [
+                    "max_concurrency",
+                    "max_requests_per_second",
+                    "daily_push_cap",
+                    ("working_hours_start", "working_hours_end"),
+                ]
+            },
+        ),
+        (
+            _("健康与暂停"),
+            {
+                "fields": [
+                    "is_paused",
+                    "failure_threshold",
+                    "consecutive_failures",
+                    "last_error",
+                    "last_error_at",
+                ]
+            },
+        ),
     ]
+
+    @admin.display(description=_("状态"))
+    def health(self, partner):
+        if partner.is_paused:
+            return format_html(
+                '<strong style="color: var(--error-fg)" title="{}">{}</strong>',
+                partner.last_error,
+                _("已暂停"),
+            )
+        if partner.consecutive_failures:
+            return _("连续失败 %s 次") % partner.consecutive_failures
+        return _("正常")
 
     @method_decorator(sensitive_post_parameters("secret_key"))
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):

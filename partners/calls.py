@@ -7,7 +7,12 @@ back either the parsed answer or a classified failure, together with the audit r
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
+
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from partners import transport
 from partners.models import AuditLogEntry, CallOutcome, Partner
@@ -21,6 +26,19 @@ _FAILURE_OUTCOMES = {
     Failure.BROKEN: CallOutcome.CONNECTION_ERROR,
     Failure.TIMEOUT: CallOutcome.TIMEOUT,
 }
+
+
+# Failures worth another try for a read-only call: the partner may well answer next time.
+RETRYABLE = frozenset(
+    {
+        CallOutcome.TIMEOUT,
+        CallOutcome.CONNECTION_ERROR,
+        CallOutcome.HTTP_ERROR,
+        CallOutcome.MALFORMED,
+    }
+)
+# "Too fast" or "over quota": nothing was processed; slow down instead of retrying at once.
+THROTTLED = frozenset({CallOutcome.RATE_LIMITED, CallOutcome.QUOTA_EXCEEDED})
 
 
 @dataclass(frozen=True)
@@ -40,16 +58,68 @@ class CallResult:
         return self.exchange is None or self.exchange.may_have_reached_partner
 
 
+class PartnerUnavailable(Exception):
+    """The partner may not be called now (inactive, or paused after repeated failures)."""
+
+
+def ensure_available(partner: Partner) -> None:
+    partner.refresh_from_db(fields=["is_active", "is_paused", "last_error"])
+    if not partner.is_active:
+        raise PartnerUnavailable(_("合作平台 %(name)s 未启用") % {"name": partner.name})
+    if partner.is_paused:
+        raise PartnerUnavailable(
+            _("合作平台 %(name)s 已暂停（连续失败）：%(error)s")
+            % {"name": partner.name, "error": partner.last_error}
+        )
+
+
+def _track_health(partner: Partner, outcome: CallOutcome, error: str) -> None:
+    """Circuit breaker: N failed calls in a row pause the partner until an operator resumes it.
+    Throttling answers do not count: the partner is healthy, only busy."""
+    rows = Partner.objects.filter(pk=partner.pk)
+    if outcome == CallOutcome.OK:
+        failing = rows.filter(consecutive_failures__gt=0)
+        if failing.exists():  # a read first: the common case then takes no write lock at all
+            failing.update(consecutive_failures=0)
+    elif outcome not in THROTTLED:
+        rows.update(
+            consecutive_failures=F("consecutive_failures") + 1,
+            last_error=f"{outcome.label}: {error}"[:1000],
+            last_error_at=timezone.now(),
+        )
+        if rows.filter(is_paused=False, consecutive_failures__gte=F("failure_threshold")).update(
+            is_paused=True
+        ):
+            logger.error(
+                "partner %s paused after %s failed calls in a row",
+                partner.slug,
+                partner.failure_threshold,
+            )
+
+
+def _refusal_outcome(refusal: PartnerRefusal) -> CallOutcome:
+    if refusal.is_signature_error:
+        return CallOutcome.SIGNATURE_REJECTED
+    if refusal.is_rate_limited:
+        return CallOutcome.RATE_LIMITED
+    if refusal.is_quota_exceeded:
+        return CallOutcome.QUOTA_EXCEEDED
+    return CallOutcome.REFUSED
+
+
+def _text(body: bytes) -> str:
+    return body[:200].decode("utf-8", errors="replace")
+
+
 def _interpret(exchange: Exchange, parse: Callable[[bytes], Any]) -> tuple[CallOutcome, Any, str]:
     if exchange.failure:
         return _FAILURE_OUTCOMES[exchange.failure], None, exchange.error
+    if exchange.status == HTTPStatus.TOO_MANY_REQUESTS:
+        return CallOutcome.RATE_LIMITED, None, f"HTTP 429 {_text(exchange.body)}".strip()
     try:
         answer = parse(exchange.body)
     except PartnerRefusal as refusal:
-        outcome = (
-            CallOutcome.SIGNATURE_REJECTED if refusal.is_signature_error else CallOutcome.REFUSED
-        )
-        return outcome, None, f"{refusal.code} {refusal.message}".strip()
+        return _refusal_outcome(refusal), None, f"{refusal.code} {refusal.message}".strip()
     except ProtocolError as exc:
         if exchange.status and exchange.status >= 400:
             return CallOutcome.HTTP_ERROR, None, f"HTTP {exchange.status}"
@@ -87,6 +157,7 @@ def call_partner(
         lead_count=lead_count,
         actor=actor if getattr(actor, "is_authenticated", False) else None,
     )
+    _track_health(partner, outcome, error)
     if outcome != CallOutcome.OK:
         logger.warning(
             "partner call failed: partner=%s operation=%s outcome=%s error=%s audit=%s",

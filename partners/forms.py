@@ -34,6 +34,13 @@ class PartnerForm(forms.ModelForm):
             "push_integers_as_strings",
             "connect_timeout",
             "read_timeout",
+            "max_concurrency",
+            "max_requests_per_second",
+            "daily_push_cap",
+            "working_hours_start",
+            "working_hours_end",
+            "is_paused",
+            "failure_threshold",
         ]
 
     def clean_secret_key(self):

@@ -1,6 +1,10 @@
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.crypto import EncryptedTextField
@@ -59,6 +63,32 @@ class Partner(models.Model):
     connect_timeout = models.FloatField(_("连接超时（秒）"), default=3.0)
     read_timeout = models.FloatField(_("读取超时（秒）"), default=10.0)
     is_active = models.BooleanField(_("启用"), default=True)
+
+    # Throughput: what the partner allows. Jobs keep within these and pause (never fail) outside.
+    max_concurrency = models.PositiveSmallIntegerField(
+        _("最大并发请求数"), default=4, validators=[MinValueValidator(1), MaxValueValidator(64)]
+    )
+    max_requests_per_second = models.FloatField(
+        _("每秒最多请求数"), default=20.0, validators=[MinValueValidator(0.1)]
+    )
+    daily_push_cap = models.PositiveIntegerField(
+        _("每日推送上限"), null=True, blank=True, help_text=_("留空表示不限")
+    )
+    working_hours_start = models.TimeField(_("工作时段开始"), null=True, blank=True)
+    working_hours_end = models.TimeField(
+        _("工作时段结束"), null=True, blank=True, help_text=_("留空表示全天；任务在时段外暂停")
+    )
+    failure_threshold = models.PositiveSmallIntegerField(
+        _("连续失败多少次后自动暂停"), default=10, validators=[MinValueValidator(1)]
+    )
+    is_paused = models.BooleanField(
+        _("已暂停"),
+        default=False,
+        help_text=_("连续失败达到阈值时自动暂停；排除故障后取消勾选即可恢复"),
+    )
+    consecutive_failures = models.PositiveIntegerField(_("连续失败次数"), default=0, editable=False)
+    last_error = models.TextField(_("最近错误"), blank=True, default="", editable=False)
+    last_error_at = models.DateTimeField(_("最近错误时间"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
@@ -75,15 +105,35 @@ class Partner(models.Model):
                 condition=~models.Q(environment=Environment.PRODUCTION, production_base_url=""),
                 name="partner_production_needs_url",
             ),
+            models.CheckConstraint(
+                condition=models.Q(max_concurrency__gte=1, max_requests_per_second__gt=0),
+                name="partner_throughput_positive",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(working_hours_start__isnull=True, working_hours_end__isnull=True)
+                    | models.Q(working_hours_start__isnull=False, working_hours_end__isnull=False)
+                ),
+                name="partner_working_hours_both_or_neither",
+            ),
         ]
 
     def __str__(self):
         return f"{self.name} [{self.get_environment_display()}]"
 
+    def save(self, *args, **kwargs):
+        if not self.is_paused:
+            self.consecutive_failures = 0  # an operator resuming a paused partner starts afresh
+        super().save(*args, **kwargs)
+
     def clean(self):
         if self.environment == Environment.PRODUCTION and not self.production_base_url:
             raise ValidationError(
                 {"production_base_url": _("切换到生产环境前需要填写生产环境地址")}
+            )
+        if (self.working_hours_start is None) != (self.working_hours_end is None):
+            raise ValidationError(
+                {"working_hours_end": _("工作时段的开始和结束要么都填，要么都不填")}
             )
 
     @property
@@ -104,6 +154,22 @@ class Partner(models.Model):
     def timeouts(self) -> tuple[float, float]:
         return (self.connect_timeout, self.read_timeout)
 
+    def next_working_time(self, now: datetime) -> datetime | None:
+        """``None`` inside the working hours (or without any); else when they next begin.
+        Hours are local (TIME_ZONE) and may wrap midnight (e.g. 22:00–06:00)."""
+        start, end = self.working_hours_start, self.working_hours_end
+        if start is None or end is None or start == end:
+            return None
+        local = timezone.localtime(now)
+        clock = local.time()
+        inside = start <= clock < end if start < end else (clock >= start or clock < end)
+        if inside:
+            return None
+        begin = local.replace(
+            hour=start.hour, minute=start.minute, second=start.second, microsecond=0
+        )
+        return begin if begin > local else begin + timedelta(days=1)
+
 
 class Operation(models.TextChoices):
     COLLISION_SINGLE = "collision_single", _("单次撞库")
@@ -117,6 +183,8 @@ class CallOutcome(models.TextChoices):
     SIGNATURE_REJECTED = "signature_rejected", _("签名被拒")
     HTTP_ERROR = "http_error", _("HTTP 错误")
     MALFORMED = "malformed", _("应答无法解析")
+    RATE_LIMITED = "rate_limited", _("被限流")
+    QUOTA_EXCEEDED = "quota_exceeded", _("超出额度")
     TIMEOUT = "timeout", _("读取超时")
     CONNECTION_ERROR = "connection_error", _("连接失败")
 

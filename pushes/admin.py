@@ -1,10 +1,16 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.translation import gettext as gettext_now
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import BlindIndexSearchMixin, ReadOnlyAdmin, can_view_pii, pii_column
-from core.masking import mask_name, mask_phone
+from core.admin import (
+    BlindIndexSearchMixin,
+    ReadOnlyAdmin,
+    related_lead_columns,
+)
 from leads.admin_import_export import PushExportMixin
+from partners.calls import PartnerUnavailable
 from pushes.models import Push
+from pushes.services import reconcile_unknown_pushes, retry_unknown_pushes
 
 
 @admin.register(Push)
@@ -15,14 +21,52 @@ class PushAdmin(PushExportMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
     search_help_text = _("输入完整手机号或身份证号查找，或输入平台返回信息")
     date_hierarchy = "created_at"
     list_select_related = ["lead", "partner"]
+    actions = ["reconcile", "retry"]
+
+    def has_push_permission(self, request):
+        return request.user.has_perm("leads.push_lead")
+
+    @admin.action(description=_("对账：重新撞库确认结果未知的推送"), permissions=["push"])
+    def reconcile(self, request, queryset):
+        try:
+            outcome = reconcile_unknown_pushes(pushes=queryset, actor=request.user)
+        except PartnerUnavailable as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(
+            request,
+            gettext_now(
+                "对账完成：确认已接收 %(accepted)s 条，仍未知 %(unknown)s 条（可明确重试）。"
+            )
+            % {"accepted": outcome["accepted"], "unknown": outcome["still_unknown"]},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("明确重试结果未知的推送（可能重复推送）"), permissions=["push"])
+    def retry(self, request, queryset):
+        try:
+            summary = retry_unknown_pushes(pushes=queryset, actor=request.user)
+        except PartnerUnavailable as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(
+            request,
+            gettext_now(
+                "重试完成：接收 %(accepted)s，拒绝 %(rejected)s，仍未知 %(unknown)s，未送达 %(failed)s。"
+            )
+            % {
+                "accepted": summary.accepted,
+                "rejected": summary.rejected,
+                "unknown": summary.unknown,
+                "failed": summary.failed,
+            },
+            messages.SUCCESS,
+        )
 
     def get_list_display(self, request):
-        reveal = can_view_pii(request.user)
         return [
             "created_at",
-            "lead_id",
-            pii_column("lead__name", mask_name, reveal=reveal, label=_("姓名")),
-            pii_column("lead__phone", mask_phone, reveal=reveal, label=_("手机号")),
+            *related_lead_columns(request),
             "partner",
             "state",
             "message",
@@ -43,6 +87,7 @@ class PushAdmin(PushExportMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
             "last_attempt_at",
             "finished_at",
             "actor",
+            "job",
             "audit_entry",
         ]
 

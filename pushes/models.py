@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -48,6 +48,14 @@ class Push(models.Model):
         related_name="+",
         verbose_name=_("最近一次审计日志"),
     )
+    job = models.ForeignKey(
+        "jobs.Job",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="pushes",
+        verbose_name=_("任务"),
+    )
     created_at = models.DateTimeField(_("创建时间"), default=timezone.now, db_index=True)
     last_attempt_at = models.DateTimeField(_("最近发送时间"), null=True, blank=True)
     finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
@@ -73,9 +81,27 @@ class Push(models.Model):
         claimed = Push.objects.filter(pk=self.pk, state=PushState.PENDING).update(
             state=PushState.SENDING, attempts=F("attempts") + 1, last_attempt_at=now
         )
-        if claimed:
-            self.refresh_from_db(fields=["state", "attempts", "last_attempt_at"])
+        if claimed:  # the row was pending, so it held our attempts count: no need to re-read it
+            self.state, self.attempts, self.last_attempt_at = (
+                PushState.SENDING,
+                self.attempts + 1,
+                now,
+            )
         return bool(claimed)
+
+    def reopen(self) -> bool:
+        """Compare-and-set failed → pending, for a push that provably never reached the partner.
+        ``False`` if it is not failed any more, or another live push of the pair exists now."""
+        try:
+            with transaction.atomic():
+                reopened = Push.objects.filter(pk=self.pk, state=PushState.FAILED).update(
+                    state=PushState.PENDING
+                )
+        except IntegrityError:
+            return False
+        if reopened:
+            self.state = PushState.PENDING
+        return bool(reopened)
 
     def settle(
         self, *, state: str, message: str = "", app_download_url: str = "", audit_entry=None

@@ -3,20 +3,30 @@
 A lead is pushed only when its latest check with that partner is marketable and no live push
 (pending, sending, accepted, unknown) exists for the pair; the database's partial unique
 constraint decides races, not timing. The push row is written before the request leaves, and an
-answer we never got leaves it *unknown*, not failed.
+answer we never got leaves it *unknown*, not failed. Only a push that provably never reached the
+partner (refused connection, DNS, TLS, or a "too fast" answer) is *failed*, and may be sent again.
 """
 
+import random
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.utils.translation import gettext as _
 
 from collision.models import CollisionResult
+from collision.services import request_check
+from jobs.models import Job, JobChunk, finish_chunk
+from jobs.outcomes import ChunkOutcome
 from leads.models import Lead
-from partners.calls import call_partner
+from partners.calls import THROTTLED, CallResult, PartnerUnavailable, call_partner, ensure_available
 from partners.models import Operation, Partner
 from partners.protocols import push_protocol
+from partners.protocols.yrxd_collision import UserStatus
 from pushes.models import LIVE_STATES, Push, PushState
 
 
@@ -38,6 +48,8 @@ class PushSummary:
 
     def count(self, push: Push) -> None:
         setattr(self, push.state, getattr(self, push.state) + 1)
+        if push.state != PushState.ACCEPTED and push.message and push.message not in self.errors:
+            self.errors.append(push.message)
 
 
 def pushable_leads(*, partner: Partner, leads: QuerySet[Lead]) -> QuerySet[Lead]:
@@ -65,8 +77,8 @@ def pushable_leads(*, partner: Partner, leads: QuerySet[Lead]) -> QuerySet[Lead]
 
 
 def push_leads(*, partner: Partner, leads: QuerySet[Lead], actor=None) -> PushSummary:
-    if not partner.push_url:
-        raise ValueError(f"合作平台 {partner.name} 未配置推送地址")
+    """Push now, in this process (small selections; big ones go through a job)."""
+    ensure_pushable(partner)
     summary = PushSummary(selected=leads.count())
     candidates = list(pushable_leads(partner=partner, leads=leads))
     live = Push.objects.filter(partner=partner, lead__in=leads, state__in=LIVE_STATES)
@@ -82,26 +94,28 @@ def push_leads(*, partner: Partner, leads: QuerySet[Lead], actor=None) -> PushSu
             continue
         send_push(push, actor=actor)
         summary.count(push)
-        if push.state != PushState.ACCEPTED and push.message and push.message not in summary.errors:
-            summary.errors.append(push.message)
     return summary
 
 
-def open_push(*, partner: Partner, lead: Lead, actor=None) -> Push | None:
+def ensure_pushable(partner: Partner) -> None:
+    ensure_available(partner)
+    if not partner.push_url:
+        raise PartnerUnavailable(_("合作平台 %(name)s 未配置推送地址") % {"name": partner.name})
+
+
+def open_push(*, partner: Partner, lead: Lead, actor=None, job: Job | None = None) -> Push | None:
     """Write the push row before anything leaves; ``None`` if a live push already exists."""
     try:
         with transaction.atomic():
-            return Push.objects.create(
-                lead=lead, partner=partner, actor=actor if _is_user(actor) else None
-            )
+            return Push.objects.create(lead=lead, partner=partner, actor=_user(actor), job=job)
     except IntegrityError:
         return None
 
 
-def send_push(push: Push, *, actor=None) -> None:
-    """Send one pending push and settle it. A push another worker already claimed is left alone."""
+def send_push(push: Push, *, actor=None) -> CallResult | None:
+    """Send one pending push and settle it; ``None`` if another worker already claimed it."""
     if not push.claim_for_sending():
-        return
+        return None
     partner = push.partner
     protocol = push_protocol(partner.push_protocol)
     request = protocol.build_request(
@@ -121,28 +135,125 @@ def send_push(push: Push, *, actor=None) -> None:
         mask_answer=protocol.mask_answer,
         actor=actor,
     )
+    failure = f"{call.outcome.label}: {call.error}"
     if call.ok:
-        answer = call.answer
-        state = PushState.ACCEPTED if answer.accepted else PushState.REJECTED
+        state = PushState.ACCEPTED if call.answer.accepted else PushState.REJECTED
         push.settle(
             state=state,
-            message=answer.message,
-            app_download_url=answer.app_download_url or "",
+            message=call.answer.message,
+            app_download_url=call.answer.app_download_url or "",
             audit_entry=call.audit_entry,
         )
-    elif call.may_have_reached_partner:
-        push.settle(
-            state=PushState.UNKNOWN,
-            message=f"{call.outcome.label}: {call.error}",
-            audit_entry=call.audit_entry,
-        )
+    elif call.outcome in THROTTLED or not call.may_have_reached_partner:
+        push.settle(state=PushState.FAILED, message=failure, audit_entry=call.audit_entry)
     else:
-        push.settle(
-            state=PushState.FAILED,
-            message=f"{call.outcome.label}: {call.error}",
-            audit_entry=call.audit_entry,
-        )
+        push.settle(state=PushState.UNKNOWN, message=failure, audit_entry=call.audit_entry)
+    return call
 
 
-def _is_user(actor) -> bool:
-    return getattr(actor, "is_authenticated", False)
+def push_job_chunk(
+    *,
+    job: Job,
+    chunk: JobChunk,
+    worker_id: str,
+    final_attempt: bool,
+    before_request: Callable[[], bool],
+) -> ChunkOutcome:
+    """One chunk of a push job, safe to redo: a lead this job already pushed is picked up where
+    it stands (a pending push is sent, an orphaned *sending* one becomes unknown, a failed one is
+    retried a bounded number of times) and a lead pushed anywhere else is skipped."""
+    partner = job.partner
+    leads = Lead.objects.filter(pk__in=chunk.lead_ids)
+    ours = list(Push.objects.filter(job=job, lead__in=leads).select_related("lead"))
+    fresh = pushable_leads(
+        partner=partner, leads=leads.exclude(pk__in=[push.lead_id for push in ours])
+    )
+    for push in ours:
+        if push.state == PushState.SENDING:
+            # The worker that claimed it stopped mid-request: it may have landed. Reconcile it.
+            push.settle(state=PushState.UNKNOWN, message=_("发送中断（工作进程停止），请对账"))
+        elif push.state in (PushState.PENDING, PushState.FAILED) and (
+            stop := _deliver(push, actor=job.created_by, before_request=before_request)
+        ):
+            return stop
+    for lead in fresh:
+        if lead.missing_push_fields():
+            continue
+        push = open_push(partner=partner, lead=lead, actor=job.created_by, job=job)
+        if push is not None and (
+            stop := _deliver(push, actor=job.created_by, before_request=before_request)
+        ):
+            return stop
+    states = Counter(Push.objects.filter(job=job, lead__in=leads).values_list("state", flat=True))
+    summary = {
+        state: states.get(state, 0) for state in ("accepted", "rejected", "unknown", "failed")
+    }
+    summary["processed"] = len(chunk.lead_ids)
+    summary["skipped"] = len(chunk.lead_ids) - sum(states.values())
+    with transaction.atomic():
+        finish_chunk(chunk, worker_id=worker_id, summary=summary)
+    return ChunkOutcome.done()
+
+
+def _deliver(push: Push, *, actor, before_request: Callable[[], bool]) -> ChunkOutcome | None:
+    """Send a pending push, and retry it with backoff while it provably never left (bounded).
+    Returns an outcome only when the chunk must stop here."""
+    while True:
+        if push.state == PushState.FAILED:
+            if push.attempts >= settings.PUSH_MAX_ATTEMPTS:
+                return None
+            time.sleep(_backoff(push.attempts))
+            if not push.reopen():
+                return None
+        if not before_request():
+            return ChunkOutcome.stopped()
+        call = send_push(push, actor=actor)
+        if call is None:
+            return None  # another worker holds it
+        if call.outcome in THROTTLED:
+            return ChunkOutcome.throttled(call.error)
+        if push.state != PushState.FAILED:
+            return None
+
+
+def reconcile_unknown_pushes(*, pushes: QuerySet[Push], actor=None) -> Counter:
+    """Settle *unknown* pushes by checking the lead again: status 1 ("registered through our
+    channel") means the push landed. Anything else stays unknown for the operator to retry."""
+    outcome = Counter()
+    for push in pushes.filter(state=PushState.UNKNOWN).select_related("lead", "partner"):
+        ensure_available(push.partner)
+        check = request_check(partner=push.partner, leads=[push.lead], actor=actor)
+        CollisionResult.objects.bulk_create(check.results)
+        result = check.results[0]
+        if result.user_status == UserStatus.OURS:
+            push.settle(
+                state=PushState.ACCEPTED,
+                message=_("对账：合作平台确认已注册（状态 1）"),
+                audit_entry=push.audit_entry,
+            )
+            outcome["accepted"] += 1
+        else:
+            outcome["still_unknown"] += 1
+    return outcome
+
+
+def retry_unknown_pushes(*, pushes: QuerySet[Push], actor=None) -> PushSummary:
+    """An operator's explicit retry of *unknown* pushes: they are sent again as they stand."""
+    summary = PushSummary()
+    for push in pushes.filter(state=PushState.UNKNOWN).select_related("lead", "partner"):
+        ensure_pushable(push.partner)
+        if Push.objects.filter(pk=push.pk, state=PushState.UNKNOWN).update(state=PushState.PENDING):
+            push.state = PushState.PENDING
+            send_push(push, actor=actor)
+            summary.count(push)
+    return summary
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter, capped."""
+    base = settings.PUSH_RETRY_BASE_SECONDS
+    return random.uniform(0, min(base * 2**attempt, 30.0))
+
+
+def _user(actor):
+    return actor if getattr(actor, "is_authenticated", False) else None

@@ -29,9 +29,25 @@ class Fault:
     HTTP_500 = "http_500"
     RESET = "reset"  # drop the connection without answering
     GARBAGE = "garbage"  # 200 with a body that is not JSON
+    HTTP_404 = "http_404"  # a wrong URL or a gateway's error page
     DROP_HASHES = "drop_hashes"  # batch answers leave out every third hash
+    ODD_STATUS = "odd_status"  # statuses outside the spec (user status 9, push status "2")
     REFUSE = "refuse"  # the spec's failure answer for every call
-    ALL = (NONE, TIMEOUT, HTTP_500, RESET, GARBAGE, DROP_HASHES, REFUSE)
+    RATE_LIMIT = "rate_limit"  # HTTP 429 "请求过于频繁"
+    QUOTA = "quota"  # the spec's failure answer saying the daily quota is used up
+    ALL = (
+        NONE,
+        TIMEOUT,
+        HTTP_500,
+        RESET,
+        GARBAGE,
+        HTTP_404,
+        DROP_HASHES,
+        ODD_STATUS,
+        REFUSE,
+        RATE_LIMIT,
+        QUOTA,
+    )
 
 
 @dataclass
@@ -41,8 +57,10 @@ class SandboxConfig:
     credentials: dict[str, str] = field(default_factory=dict)
     latency_ms: int = 0
     fault: str = Fault.NONE
+    fault_remaining: int | None = None  # the fault hits this many more requests (None: all)
     timeout_delay_s: float = 3.0
     max_clock_skew_s: int = 300
+    rate_limit_rps: float | None = None  # answer 429 beyond this many requests per second
 
 
 def user_status_for(user_md5: str) -> tuple[int, int]:
@@ -68,6 +86,8 @@ class SandboxPartner:
         # Per partner account (its key): phone MD5s accepted through our channel.
         self.registered: dict[str, set[str]] = defaultdict(set)
         self.request_times: list[tuple[str, float]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -110,8 +130,49 @@ class SandboxPartner:
         with self.lock:
             return sum(1 for seen, _ in self.request_times if seen == path)
 
+    def inject(self, fault: str, *, times: int | None = None) -> None:
+        """Make the next ``times`` requests (or all, with ``None``) suffer ``fault``."""
+        with self.lock:
+            self.config.fault, self.config.fault_remaining = fault, times
+
+    def max_rate(self, window_s: float = 1.0) -> int:
+        """The most requests that arrived within any ``window_s`` seconds."""
+        with self.lock:
+            times = sorted(at for _, at in self.request_times)
+        best, start = 0, 0
+        for end, at in enumerate(times):
+            while at - times[start] >= window_s:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    def record_arrival(self, path: str) -> str:
+        """Record a request; return the fault it suffers (the budget of injected faults shrinks)."""
+        now = time.monotonic()
+        with self.lock:
+            self.request_times.append((path, now))
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            limit = self.config.rate_limit_rps
+            if (
+                limit
+                and sum(1 for _, at in self.request_times[-int(limit) - 1 :] if now - at < 1.0)
+                > limit
+            ):
+                return Fault.RATE_LIMIT
+            fault = self.config.fault
+            if fault and self.config.fault_remaining is not None:
+                if self.config.fault_remaining <= 0:
+                    return Fault.NONE
+                self.config.fault_remaining -= 1
+            return fault
+
+    def record_departure(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+
     # -- the two protocols --------------------------------------------------------------------
-    def collision(self, payload: dict, *, batch: bool) -> dict:
+    def collision(self, payload: dict, *, batch: bool, fault: str = Fault.NONE) -> dict:
         if not isinstance(payload, dict):
             return _collision_failure("请求体不是 JSON 对象")
         utm_source = payload.get("utmSource")
@@ -122,23 +183,27 @@ class SandboxPartner:
         params = {name: value for name, value in payload.items() if name != "sign"}
         if not isinstance(sign, str) or sign != collision_sign(params, key):
             return _collision_failure("签名验证失败")
-        if self.config.fault == Fault.REFUSE:
+        if fault == Fault.REFUSE:
             return _collision_failure("处理失败")
+        if fault == Fault.QUOTA:
+            return _collision_failure("超出当日额度")
         if batch:
             hashes = payload.get("userMd5List")
             if not isinstance(hashes, list) or not 0 < len(hashes) <= yrxd_collision.MAX_BATCH:
                 return _collision_failure("userMd5List 必须是 1 到 1000 个哈希")
-            if self.config.fault == Fault.DROP_HASHES:
+            if fault == Fault.DROP_HASHES:
                 hashes = [h for index, h in enumerate(hashes) if index % 3 != 2]
-            return {
-                "status": "0000",
-                "msg": "成功",
-                "data": [self._answer(str(h), key) for h in hashes],
-            }
+            answers = [self._answer(str(h), key) for h in hashes]
+            if fault == Fault.ODD_STATUS:
+                answers[0]["status"] = "9"
+            return {"status": "0000", "msg": "成功", "data": answers}
         user_md5 = payload.get("phoneMd5") or payload.get("idNoMd5")
         if not user_md5:
             return _collision_failure("phoneMd5 与 idNoMd5 至少要有一个")
-        return {"status": "0000", "msg": "成功", "data": self._answer(str(user_md5), key)}
+        answer = self._answer(str(user_md5), key)
+        if fault == Fault.ODD_STATUS:
+            answer["status"] = "9"
+        return {"status": "0000", "msg": "成功", "data": answer}
 
     def _answer(self, user_md5: str, key: str) -> dict:
         with self.lock:
@@ -146,7 +211,7 @@ class SandboxPartner:
         status, marketable = (1, 0) if ours else user_status_for(user_md5.lower())
         return {"status": str(status), "userMd5": user_md5, "marketable": marketable}
 
-    def push(self, headers, body: bytes) -> dict:
+    def push(self, headers, body: bytes, *, fault: str = Fault.NONE) -> dict:
         client_id, client_time, signature = (
             headers.get(name) for name in ("clientId", "clientTime", "s")
         )
@@ -162,8 +227,12 @@ class SandboxPartner:
             or abs(time.time() * 1000 - int(client_time)) > self.config.max_clock_skew_s * 1000
         ):
             return _push_failure("clientTime 已过期")
-        if self.config.fault == Fault.REFUSE:
+        if fault == Fault.REFUSE:
             return _push_failure("处理失败")
+        if fault == Fault.QUOTA:
+            return _push_failure("超出当日额度")
+        if fault == Fault.ODD_STATUS:
+            return {"status": "2", "msg": "处理中", "data": None}
         try:
             data = json.loads(body)["data"]
             user = json.loads(data) if isinstance(data, str) else data
@@ -198,6 +267,12 @@ class _Handler(BaseHTTPRequestHandler):
     partner: SandboxPartner
     protocol_version = "HTTP/1.1"  # keep-alive, like a real partner behind a load balancer
 
+    def setup(self):
+        super().setup()
+        # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm holds the
+        # body until the client's delayed ACK (40 ms), which would dwarf the latency we simulate.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(
         self, format, *args
     ):  # quiet: the tests and the demo read our audit log instead
@@ -209,7 +284,12 @@ class _Handler(BaseHTTPRequestHandler):
                 counts: dict[str, int] = {}
                 for path, _ in self.partner.request_times:
                     counts[path] = counts.get(path, 0) + 1
-            return self._reply(HTTPStatus.OK, compact_json({"requests": counts}).encode())
+            stats = {
+                "requests": counts,
+                "max_rate_per_second": self.partner.max_rate(),
+                "max_in_flight": self.partner.max_in_flight,
+            }
+            return self._reply(HTTPStatus.OK, compact_json(stats).encode())
         self._reply(HTTPStatus.NOT_FOUND, b"not found")
 
     def do_POST(self):
@@ -218,30 +298,44 @@ class _Handler(BaseHTTPRequestHandler):
         partner = self.partner
         if self.path == CONTROL_PATH:
             return self._configure(body)
-        with partner.lock:
-            partner.request_times.append((self.path, time.monotonic()))
-        config = partner.config
+        fault = partner.record_arrival(self.path)
+        try:
+            self._answer_partner_call(body, fault)
+        finally:
+            partner.record_departure()
+
+    def _answer_partner_call(self, body: bytes, fault: str):
+        partner, config = self.partner, self.partner.config
         if config.latency_ms:
             time.sleep(config.latency_ms / 1000)
-        if config.fault == Fault.RESET:
+        if fault == Fault.RESET:
             return self._reset()
-        if config.fault == Fault.HTTP_500:
+        if fault == Fault.RATE_LIMIT:
+            return self._reply(
+                HTTPStatus.TOO_MANY_REQUESTS,
+                compact_json(_collision_failure("请求过于频繁")).encode(),
+            )
+        if fault == Fault.HTTP_500:
             return self._reply(
                 HTTPStatus.INTERNAL_SERVER_ERROR, b"<html>500 Internal Server Error</html>"
             )
-        if config.fault == Fault.GARBAGE:
+        if fault == Fault.HTTP_404:
+            return self._reply(HTTPStatus.NOT_FOUND, b"<html>404 Not Found</html>")
+        if fault == Fault.GARBAGE:
             return self._reply(HTTPStatus.OK, b"<html>upstream gateway says hello</html>")
         if self.path in (yrxd_collision.SINGLE_PATH, yrxd_collision.BATCH_PATH):
             try:
                 payload = json.loads(body)
             except ValueError:
                 payload = None
-            answer = partner.collision(payload, batch=self.path == yrxd_collision.BATCH_PATH)
+            answer = partner.collision(
+                payload, batch=self.path == yrxd_collision.BATCH_PATH, fault=fault
+            )
         elif self.path == PUSH_PATH:
-            answer = partner.push(self.headers, body)
+            answer = partner.push(self.headers, body, fault=fault)
         else:
             return self._reply(HTTPStatus.NOT_FOUND, b"not found")
-        if config.fault == Fault.TIMEOUT:
+        if fault == Fault.TIMEOUT:
             time.sleep(config.timeout_delay_s)
         self._reply(HTTPStatus.OK, compact_json(answer).encode("utf-8"))
 
@@ -253,7 +347,9 @@ class _Handler(BaseHTTPRequestHandler):
             fault = changes.get("fault", config.fault)
             if fault not in Fault.ALL:
                 raise ValueError(fault)
-            config.fault = fault
+            self.partner.inject(fault, times=changes.get("times"))
+            if "rate_limit_rps" in changes:
+                config.rate_limit_rps = changes["rate_limit_rps"]
         except (ValueError, TypeError, AttributeError):
             return self._reply(HTTPStatus.BAD_REQUEST, b"bad config")
         self._reply(HTTPStatus.OK, b"ok")

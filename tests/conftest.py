@@ -50,3 +50,43 @@ def make_leads(db):
         return leads
 
     return make
+
+
+def run_job_to_end(job, *, timeout: float = 30.0):
+    """Drive a job the way workers do (the test settings run tasks inline): requeue it whenever
+    the janitor would, until it ends. Fails loudly if it gets stuck."""
+    import time
+
+    from jobs.services import requeue_due_jobs
+
+    deadline = time.monotonic() + timeout
+    while True:
+        job.refresh_from_db()
+        if job.is_final:
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"job #{job.pk} stuck in {job.state}: {job.pause_reason} {job.last_error}"
+            )
+        requeue_due_jobs()
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def bulk_leads(db):
+    """Many leads at once (bulk_create), for jobs and browser tests."""
+    rng = random.Random(7)
+
+    def make(count: int) -> None:
+        leads = []
+        seen = set()
+        while len(leads) < count:
+            lead = Lead(**fake_lead_fields(rng))
+            if lead.phone in seen or lead.id_number in seen:
+                continue
+            seen.update((lead.phone, lead.id_number))
+            lead.refresh_indexes()
+            leads.append(lead)
+        Lead.objects.bulk_create(leads, batch_size=500)
+
+    return make

@@ -5,9 +5,9 @@ import socket
 from collision.models import CheckOutcome, CollisionResult
 from collision.services import check_leads
 from leads.models import Lead
-from partners.models import AuditLogEntry, CallOutcome, Operation
+from partners.models import AuditLogEntry, CallOutcome, Operation, Partner
 from pushes.models import Push, PushState
-from pushes.services import push_leads
+from pushes.services import push_leads, reconcile_unknown_pushes, retry_unknown_pushes
 from sandbox.server import PUSH_PATH, Fault
 
 
@@ -104,3 +104,40 @@ def test_batch_answer_missing_hashes_are_recorded_as_no_answer(partner, sandbox,
     assert summary.checked == 6 and summary.failed == 3
     assert CollisionResult.objects.filter(outcome=CheckOutcome.NO_ANSWER).count() == 3
     assert CollisionResult.objects.count() == 9
+
+
+def test_reconcile_settles_an_unknown_push_that_landed(partner, sandbox, make_leads):
+    """The sandbox processed the push, then answered too late: a new check says status 1."""
+    lead = checked_marketable_lead(partner, make_leads)
+    Partner.objects.filter(pk=partner.pk).update(read_timeout=0.3)
+    partner.refresh_from_db()
+    sandbox.inject(Fault.TIMEOUT, times=1)
+    sandbox.config.timeout_delay_s = 0.6
+    push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
+    push = Push.objects.get(lead=lead)
+    assert push.state == PushState.UNKNOWN
+
+    outcome = reconcile_unknown_pushes(pushes=Push.objects.all())
+
+    push.refresh_from_db()
+    assert outcome["accepted"] == 1 and push.state == PushState.ACCEPTED
+    assert "状态 1" in push.message
+    assert sandbox.calls(PUSH_PATH) == 1  # settled without sending it again
+
+
+def test_unknown_push_that_never_landed_stays_unknown_until_retried(partner, sandbox, make_leads):
+    """The connection broke before the sandbox read the push: a new check still says status 0."""
+    lead = checked_marketable_lead(partner, make_leads)
+    sandbox.inject(Fault.RESET, times=1)
+    push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
+    push = Push.objects.get(lead=lead)
+    assert push.state == PushState.UNKNOWN
+
+    outcome = reconcile_unknown_pushes(pushes=Push.objects.all())
+    push.refresh_from_db()
+    assert outcome["still_unknown"] == 1 and push.state == PushState.UNKNOWN
+
+    retried = retry_unknown_pushes(pushes=Push.objects.all())
+    push.refresh_from_db()
+    assert retried.accepted == 1 and push.state == PushState.ACCEPTED and push.attempts == 2
+    assert Push.objects.filter(lead=lead).count() == 1

@@ -22,6 +22,7 @@ from collision.models import CheckOutcome, CollisionResult
 from collision.services import check_leads
 from core.crypto import DecryptionError, EncryptedTextField, decrypt, reencrypt
 from leads.models import Lead
+from partners.calls import PartnerUnavailable
 from partners.models import AuditLogEntry, CallOutcome, Partner
 from partners.protocols.signing import SecretKey, collision_sign
 from partners.protocols.yrxd_collision import id_number_md5, phone_md5
@@ -42,7 +43,7 @@ def marketable_ids(partner) -> list[int]:
 def run_everything(partner, sandbox, leads) -> list[str]:
     """Check and push through every path: success, wrong key, garbage, HTTP 500, reset.
 
-    Returns every summary error and ``ValueError`` text the services produced."""
+    Returns every summary error and ``PartnerUnavailable`` text the services produced."""
     everyone = Lead.objects.filter(pk__in=[lead.pk for lead in leads]).order_by("pk")
     messages = []
     messages += check_leads(partner=partner, leads=everyone).errors  # batch endpoint
@@ -71,7 +72,7 @@ def run_everything(partner, sandbox, leads) -> list[str]:
     partner.save()
     no_push_url = Partner.objects.get(pk=partner.pk)
     no_push_url.push_url = ""
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(PartnerUnavailable) as refused:
         push_leads(partner=no_push_url, leads=everyone)
     messages.append(str(refused.value))
 
@@ -235,6 +236,9 @@ def partner_form_data(partner: Partner, **changes) -> dict:
         "push_protocol": partner.push_protocol,
         "connect_timeout": partner.connect_timeout,
         "read_timeout": partner.read_timeout,
+        "max_concurrency": partner.max_concurrency,
+        "max_requests_per_second": partner.max_requests_per_second,
+        "failure_threshold": partner.failure_threshold,
         "_save": "保存",
     }
     for flag in ("is_active", "push_data_as_string", "push_integers_as_strings"):

@@ -30,8 +30,31 @@ class PartnerRefusal(Exception):
 
     @property
     def is_signature_error(self) -> bool:
-        text = self.message.lower()
-        return "sign" in text or "签名" in text
+        return _mentions(self.message, SIGNATURE_WORDS)
+
+    @property
+    def is_rate_limited(self) -> bool:
+        return _mentions(self.message, RATE_LIMIT_WORDS)
+
+    @property
+    def is_quota_exceeded(self) -> bool:
+        return _mentions(self.message, QUOTA_WORDS)
+
+
+# Neither spec has codes for these; partners say them in the message, in Chinese or English.
+SIGNATURE_WORDS = ("签名", "sign")
+RATE_LIMIT_WORDS = ("频繁", "限流", "rate limit", "too many")
+QUOTA_WORDS = ("额度", "配额", "上限", "quota")
+
+
+def _mentions(message: str, words: tuple[str, ...]) -> bool:
+    text = message.lower()
+    return any(word in text for word in words)
+
+
+def is_throttling(message: str) -> bool:
+    """A refusal about our call volume, not about the lead: nothing was processed."""
+    return _mentions(message, RATE_LIMIT_WORDS + QUOTA_WORDS)
 
 
 def load_json_object(body: bytes) -> dict:

@@ -18,8 +18,10 @@ from core.masking import (
 )
 from partners.protocols.base import (
     OutboundRequest,
+    PartnerRefusal,
     ProtocolError,
     as_text,
+    is_throttling,
     load_json_object,
 )
 from partners.protocols.signing import compact_json, push_sign
@@ -125,6 +127,8 @@ def parse_answer(body: bytes) -> PushAnswer:
     message = str(payload.get("msg") or "")
     if status not in (ACCEPTED, REJECTED):
         raise ProtocolError(f"unknown push status {status!r} ({message})")
+    if status == REJECTED and is_throttling(message):
+        raise PartnerRefusal(status, message)  # the call was refused, the lead never looked at
     data = payload.get("data")
     url = data.get("appDownloadUrl") if isinstance(data, dict) else None
     if url is not None and not isinstance(url, str):

@@ -1,0 +1,54 @@
+import logging
+import threading
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections, connection
+
+from jobs.services import requeue_due_jobs
+
+logger = logging.getLogger("jobs.janitor")
+
+
+class Command(BaseCommand):
+    help = (
+        "Run a background worker: django-tasks-db's db_worker, plus a janitor that requeues jobs whose "
+        "worker died, whose pause is over or whose partner was resumed. Run several against PostgreSQL."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--batch", action="store_true", help="drain the queue, then exit")
+        parser.add_argument(
+            "--interval", type=float, default=0.5, help="queue poll interval in seconds"
+        )
+
+    def handle(self, *args, batch, interval, **options):
+        stop = threading.Event()
+        janitor = threading.Thread(target=self._janitor, args=(stop,), name="janitor", daemon=True)
+        janitor.start()
+        try:
+            # --no-reload always: with the reloader, killing our PID would leave the child running.
+            worker_options = {
+                "interval": interval,
+                "reload": False,
+                "startup_delay": False,
+                "verbosity": options["verbosity"],
+            }
+            call_command("db_worker", batch=batch, **worker_options)
+        finally:
+            stop.set()
+
+    @staticmethod
+    def _janitor(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                requeued = requeue_due_jobs()
+                if requeued:
+                    logger.info("requeued job(s) %s", requeued)
+            except Exception:
+                logger.exception("janitor pass failed")
+            finally:
+                close_old_connections()
+            stop.wait(settings.JANITOR_INTERVAL_SECONDS)
+        connection.close()

@@ -1,0 +1,108 @@
+"""Creating, cancelling and requeueing jobs. Running them is ``jobs.runner``'s business."""
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from jobs.models import Job, JobChunk, JobKind, JobState
+from partners.calls import ensure_available
+from partners.models import Partner
+from partners.protocols import collision_protocol
+
+
+def chunk_size(kind: str, partner: Partner) -> int:
+    """A check chunk is one batch request; a push chunk is small, so a redo re-reads little."""
+    if kind == JobKind.CHECK:
+        return min(
+            settings.JOB_CHECK_CHUNK_SIZE, collision_protocol(partner.collision_protocol).MAX_BATCH
+        )
+    return settings.JOB_PUSH_CHUNK_SIZE
+
+
+@transaction.atomic
+def create_job(
+    *, kind: str, partner: Partner, lead_ids: Iterable[int], actor=None, description: str = ""
+) -> Job:
+    """Record the job and its chunks, then enqueue it once the transaction commits."""
+    ensure_available(partner)
+    ids = sorted(set(lead_ids))
+    job = Job.objects.create(
+        kind=kind,
+        partner=partner,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        description=description[:200],
+        total=len(ids),
+    )
+    size = chunk_size(kind, partner)
+    JobChunk.objects.bulk_create(
+        JobChunk(job=job, number=number, lead_ids=ids[start : start + size])
+        for number, start in enumerate(range(0, len(ids), size))
+    )
+    enqueue(job)
+    return job
+
+
+def enqueue(job: Job) -> None:
+    from jobs.tasks import run_job_task
+
+    Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
+    transaction.on_commit(lambda: run_job_task.enqueue(job.pk))
+
+
+def cancel_job(job: Job) -> bool:
+    """A queued or paused job is cancelled at once; a running one at its next request."""
+    now = timezone.now()
+    waiting = Job.objects.filter(pk=job.pk, state__in=[JobState.QUEUED, JobState.PAUSED])
+    if waiting.update(state=JobState.CANCELLED, cancel_requested=True, finished_at=now):
+        return True
+    return bool(Job.objects.filter(pk=job.pk, state=JobState.RUNNING).update(cancel_requested=True))
+
+
+def requeue_due_jobs() -> list[int]:
+    """The janitor: requeue jobs whose worker died (lease over), whose pause is over, whose
+    partner was resumed, or that have sat queued too long. Compare-and-set, so of several
+    janitors only one requeues a given job."""
+    now = timezone.now()
+    stale_queue = now - timedelta(seconds=settings.JOB_REQUEUE_AFTER_SECONDS)
+    due = (
+        Q(state=JobState.RUNNING, lease_expires_at__lt=now)
+        | Q(state=JobState.PAUSED, paused_until__lte=now)
+        | Q(
+            state=JobState.PAUSED,
+            paused_until__isnull=True,
+            partner__is_paused=False,
+            partner__is_active=True,
+        )
+        | Q(state=JobState.QUEUED, enqueued_at__lt=stale_queue)
+    )
+    requeued = []
+    for job in Job.objects.filter(due).only(
+        "pk", "state", "lease_expires_at", "paused_until", "enqueued_at"
+    ):
+        with transaction.atomic():
+            same = Job.objects.filter(
+                pk=job.pk,
+                state=job.state,
+                lease_expires_at=job.lease_expires_at,
+                paused_until=job.paused_until,
+                enqueued_at=job.enqueued_at,
+            )
+            if same.update(
+                state=JobState.QUEUED, lease_owner="", lease_expires_at=None, paused_until=None
+            ):
+                enqueue(job)
+                requeued.append(job.pk)
+    return requeued
+
+
+def describe_selection(count: int, *, select_across: bool) -> str:
+    return (
+        _("筛选结果中的全部 %(count)s 条线索") % {"count": count}
+        if select_across
+        else _("选中的 %(count)s 条线索") % {"count": count}
+    )

@@ -1,0 +1,107 @@
+"""A real worker process is killed with SIGKILL mid-job; another one finishes the job.
+Nothing is lost, nothing is doubled, and accepted pushes are never sent again."""
+
+import os
+import signal
+
+import pytest
+from django.test import override_settings
+
+from collision.models import CheckOutcome, CollisionResult
+from collision.services import check_leads
+from jobs.models import ChunkState, Job, JobKind, JobState
+from jobs.services import create_job
+from leads.models import Lead
+from partners.models import AuditLogEntry, Operation, Partner
+from pushes.models import Push, PushState
+from sandbox.server import PUSH_PATH
+from tests.workers import DB_TASKS, start_worker, wait_for
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(os.name != "posix", reason="SIGKILL"),
+]
+
+
+def kill_mid_job_then_finish(job: Job, *, after_done_chunks: int) -> Job:
+    first = start_worker()
+    try:
+        wait_for(
+            lambda: job.chunks.filter(state=ChunkState.DONE).count() >= after_done_chunks,
+            timeout=60,
+            what="the first worker to make progress",
+        )
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        first.kill()
+    job.refresh_from_db()
+    assert job.state == JobState.RUNNING and not job.is_final  # killed, not finished
+    unfinished = job.chunks.exclude(state=ChunkState.DONE).count()
+    assert unfinished > 0
+
+    second = start_worker()
+    try:
+        wait_for(
+            lambda: Job.objects.get(pk=job.pk).is_final,
+            timeout=120,
+            what="the second worker to finish",
+        )
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=10)
+    job.refresh_from_db()
+    return job
+
+
+def test_check_job_survives_a_killed_worker(partner, sandbox, make_leads):
+    make_leads(120)
+    sandbox.config.latency_ms = 150
+    Partner.objects.filter(pk=partner.pk).update(max_concurrency=2)
+    with override_settings(TASKS=DB_TASKS):
+        job = create_job(
+            kind=JobKind.CHECK, partner=partner, lead_ids=Lead.objects.values_list("pk", flat=True)
+        )
+
+    job = kill_mid_job_then_finish(job, after_done_chunks=3)
+
+    assert job.state == JobState.FINISHED and job.processed == job.total == 120
+    results = CollisionResult.objects.filter(job=job)
+    assert results.count() == 120 and results.values("lead").distinct().count() == 120
+    assert job.marketable == results.filter(is_marketable=True).count()
+    assert job.errors == results.exclude(outcome=CheckOutcome.ANSWERED).count() == 0
+    calls = sandbox.calls("/api/collision/v1/advert/check/access/batch")
+    audits = AuditLogEntry.objects.filter(operation=Operation.COLLISION_BATCH).count()
+    # A call in flight when the worker died reached the partner but never got its audit row.
+    assert calls - 2 <= audits <= calls and calls >= 12
+
+
+def test_push_job_survives_a_killed_worker_without_sending_twice(partner, sandbox, make_leads):
+    make_leads(150)
+    check_leads(partner=partner, leads=Lead.objects.all())
+    marketable = set(
+        CollisionResult.objects.filter(is_marketable=True).values_list("lead_id", flat=True)
+    )
+    sandbox.config.latency_ms = 60
+    Partner.objects.filter(pk=partner.pk).update(max_concurrency=2)
+    with override_settings(TASKS=DB_TASKS):
+        job = create_job(
+            kind=JobKind.PUSH, partner=partner, lead_ids=Lead.objects.values_list("pk", flat=True)
+        )
+
+    job = kill_mid_job_then_finish(job, after_done_chunks=4)
+
+    assert job.state == JobState.FINISHED and job.processed == job.total == 150
+    pushes = Push.objects.filter(job=job)
+    assert set(pushes.values_list("lead_id", flat=True)) == marketable  # none lost
+    assert pushes.count() == len(marketable)  # one push row per lead
+    assert not pushes.filter(state__in=[PushState.PENDING, PushState.SENDING]).exists()
+    assert not pushes.filter(message="用户已存在").exists()  # the partner never saw a lead twice
+    accepted = pushes.filter(state=PushState.ACCEPTED).count()
+    unknown = pushes.filter(state=PushState.UNKNOWN).count()
+    assert unknown <= 2  # at most the pushes in flight when the worker died
+    landed = sum(len(phones) for phones in sandbox.registered.values())
+    assert accepted <= landed <= accepted + unknown
+    assert sandbox.calls(PUSH_PATH) == landed
+    assert job.accepted == accepted and job.unknown == unknown
+    assert job.accepted + job.rejected + job.unknown + job.failed + job.skipped == 150
