@@ -10,10 +10,11 @@ from core.admin import (
     related_lead_columns,
 )
 from core.masking import mask_phone
+from leads.admin_import_export import CollisionExportMixin
 
 
 @admin.register(CollisionResult)
-class CollisionResultAdmin(BlindIndexSearchMixin, ReadOnlyAdmin):
+class CollisionResultAdmin(CollisionExportMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
     lead_path = "lead__"
     list_filter = ["partner", "outcome", "user_status", "is_marketable", "checked_at"]
     search_fields = ["lead__source"]

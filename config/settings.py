@@ -123,3 +123,24 @@ CHECK_RETRY_BASE_SECONDS = env.float("CHECK_RETRY_BASE_SECONDS", default=2.0)
 PUSH_MAX_ATTEMPTS = env.int("PUSH_MAX_ATTEMPTS", default=3)
 PUSH_RETRY_BASE_SECONDS = env.float("PUSH_RETRY_BASE_SECONDS", default=1.0)
 JANITOR_INTERVAL_SECONDS = env.float("JANITOR_INTERVAL_SECONDS", default=5.0)
+
+# --- Lead import and export (issue 4) ---
+# django-import-export's own import/export views default to open: require "<app>.import_<model>"
+# and "<app>.export_<model>" for any admin that uses them (ours check their own codes as well).
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
+LEAD_IMPORT_MAX_BYTES = env.int("LEAD_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+LEAD_IMPORT_MAX_ROWS = env.int("LEAD_IMPORT_MAX_ROWS", default=300_000)
+# An xlsx is a zip: refuse one that unpacks past this, or whose parts unpack more than
+# LEAD_IMPORT_MAX_ZIP_RATIO times their packed size (a zip bomb).
+LEAD_IMPORT_MAX_UNPACKED_BYTES = env.int(
+    "LEAD_IMPORT_MAX_UNPACKED_BYTES", default=512 * 1024 * 1024
+)
+LEAD_IMPORT_MAX_ZIP_RATIO = env.int("LEAD_IMPORT_MAX_ZIP_RATIO", default=100)
+# Uploads above this size are analysed, and batches above this many rows imported, by the
+# background worker (manage.py db_worker); smaller ones right in the request.
+LEAD_IMPORT_BACKGROUND_BYTES = env.int("LEAD_IMPORT_BACKGROUND_BYTES", default=256 * 1024)
+LEAD_IMPORT_BACKGROUND_ROWS = env.int("LEAD_IMPORT_BACKGROUND_ROWS", default=3000)
+# Rejected rows (with the personal data the operator needs to fix them) are kept encrypted for
+# this many days after the batch finishes, then purged (manage.py purge_import_batches).
+LEAD_IMPORT_RETENTION_DAYS = env.int("LEAD_IMPORT_RETENTION_DAYS", default=7)

@@ -12,6 +12,7 @@ from core.admin import BlindIndexSearchMixin, can_view_pii, pii_column
 from core.masking import mask_address, mask_id_number, mask_middle, mask_name, mask_phone
 from jobs.models import JobKind
 from jobs.services import create_job, describe_selection
+from leads.admin_import_export import LeadImportExportMixin
 from leads.forms import ChoosePartnerForm, LeadForm
 from leads.models import Lead
 from leads.selectors import lead_timeline
@@ -43,7 +44,7 @@ PLAIN_FIELDS = [
 
 
 @admin.register(Lead)
-class LeadAdmin(BlindIndexSearchMixin, admin.ModelAdmin):
+class LeadAdmin(LeadImportExportMixin, BlindIndexSearchMixin, admin.ModelAdmin):
     form = LeadForm
     list_filter = ["source", "edu_level", "province", "social_insurance_paid", "created_at"]
     search_fields = ["source"]

@@ -87,6 +87,14 @@ class Lead(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    import_batch = models.ForeignKey(
+        "leads.ImportBatch",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="leads",
+        verbose_name=_("导入批次（最近一次写入）"),
+    )
 
     phone_index = models.CharField(max_length=64, unique=True, editable=False)
     id_number_index = models.CharField(max_length=64, unique=True, editable=False)
@@ -108,6 +116,9 @@ class Lead(models.Model):
             ("view_lead_pii", _("可查看线索的完整个人信息（不打码）")),
             ("check_lead", _("可对线索撞库")),
             ("push_lead", _("可向合作平台推送线索")),
+            ("import_lead", _("可导入线索")),
+            ("export_lead", _("可导出线索")),
+            ("export_lead_pii", _("导出时可包含完整个人信息（不打码，记入导出审计）")),
         ]
 
     def __str__(self):
@@ -197,3 +208,182 @@ class Lead(models.Model):
             emergencyContactPhone=self.emergency_contact_phone,
             zhimaScore=int(self.zhima_score or 0),
         )
+
+
+class OnDuplicate(models.TextChoices):
+    SKIP = "skip", _("跳过已存在的线索")
+    UPDATE = "update", _("用文件内容更新已存在的线索")
+
+
+class ImportState(models.TextChoices):
+    UPLOADED = "uploaded", _("待分析")
+    ANALYSING = "analysing", _("分析中")
+    PREVIEW = "preview", _("待确认")
+    QUEUED = "queued", _("排队导入")
+    IMPORTING = "importing", _("导入中")
+    DONE = "done", _("已完成")
+    FAILED = "failed", _("失败")
+    CANCELLED = "cancelled", _("已取消")
+
+
+RUNNING_STATES = (
+    ImportState.UPLOADED,
+    ImportState.ANALYSING,
+    ImportState.QUEUED,
+    ImportState.IMPORTING,
+)
+
+
+class ImportBatch(models.Model):
+    """One uploaded lead list, from upload through preview to the all-or-nothing import.
+
+    The upload waits Fernet-encrypted (in ``ImportChunk`` pieces) until it is analysed, the
+    analysed rows wait encrypted in ``ImportChunk`` rows until the import; both are dropped as soon
+    as they are no longer needed (rejected rows after ``LEAD_IMPORT_RETENTION_DAYS``)."""
+
+    file_name = models.CharField(_("文件名"), max_length=255)
+    file_size = models.PositiveIntegerField(_("文件大小（字节）"), default=0)
+    source = models.CharField(_("来源（渠道）"), max_length=100, blank=True, default="")
+    on_duplicate = models.CharField(
+        _("已存在的线索"), max_length=8, choices=OnDuplicate, default=OnDuplicate.SKIP
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("上传人"),
+    )
+    created_at = models.DateTimeField(_("上传时间"), auto_now_add=True, db_index=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("确认人"),
+    )
+    finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+
+    state = models.CharField(
+        _("状态"), max_length=16, choices=ImportState, default=ImportState.UPLOADED, db_index=True
+    )
+    error = models.TextField(_("错误"), blank=True, default="")
+    phase = models.CharField(_("当前步骤"), max_length=64, blank=True, default="")
+    progress_done = models.PositiveIntegerField(_("已处理行数"), default=0)
+    progress_total = models.PositiveIntegerField(_("总行数"), default=0)
+    heartbeat_at = models.DateTimeField(_("最近进度时间"), null=True, blank=True)
+
+    # What the preview found (no personal data: headers, counts, reasons).
+    header_row = models.PositiveIntegerField(_("表头所在行"), default=0)
+    columns = models.JSONField(_("识别的列"), default=list, blank=True)
+    unknown_columns = models.JSONField(_("未识别的列"), default=list, blank=True)
+    problem_summary = models.JSONField(_("问题汇总"), default=list, blank=True)
+    rows_total = models.PositiveIntegerField(_("数据行"), default=0)
+    rows_new = models.PositiveIntegerField(_("新增"), default=0)
+    rows_update = models.PositiveIntegerField(_("更新"), default=0)
+    rows_existing = models.PositiveIntegerField(_("已存在（跳过）"), default=0)
+    rows_duplicate_in_file = models.PositiveIntegerField(_("文件内重复"), default=0)
+    rows_invalid = models.PositiveIntegerField(_("无效"), default=0)
+
+    # What the import did.
+    leads_created = models.PositiveIntegerField(_("已新增线索"), default=0)
+    leads_updated = models.PositiveIntegerField(_("已更新线索"), default=0)
+    leads_skipped = models.PositiveIntegerField(_("已跳过"), default=0)
+    rows_rejected = models.PositiveIntegerField(_("被拒行"), default=0)
+
+    rejected_rows_purged_at = models.DateTimeField(_("被拒行数据清除时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("导入批次")
+        verbose_name_plural = _("导入批次")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"#{self.pk} {self.file_name}"
+
+    @property
+    def is_running(self) -> bool:
+        return self.state in RUNNING_STATES
+
+    @property
+    def rows_duplicate(self) -> int:
+        return self.rows_existing + self.rows_duplicate_in_file
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.progress_total:
+            return 0
+        return min(100, round(100 * self.progress_done / self.progress_total))
+
+    @property
+    def has_rejected_rows(self) -> bool:
+        return self.chunks.filter(kind=ChunkKind.REJECTED).exists()
+
+
+class ChunkKind(models.TextChoices):
+    UPLOAD = "upload", _("上传文件")
+    VALID = "valid", _("待导入")
+    REJECTED = "rejected", _("被拒")
+
+
+class ImportChunk(models.Model):
+    """A piece of a batch, sealed with Fernet: 1 MiB of the uploaded file (``data``, until it is
+    analysed), or up to 10,000 analysed rows (``rows``): what the import needs (valid rows) and
+    what the operator may download to fix (rejected rows). Small pieces keep memory flat: one
+    token for a 10 MB file costs several full copies at once."""
+
+    batch = models.ForeignKey(ImportBatch, models.CASCADE, related_name="chunks")
+    kind = models.CharField(max_length=8, choices=ChunkKind)
+    number = models.PositiveIntegerField()
+    rows = EncryptedJSONField(default=dict, blank=True)
+    data = models.BinaryField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["batch", "kind", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "kind", "number"], name="import_chunk_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.batch_id}/{self.kind}/{self.number}"
+
+
+class ExportKind(models.TextChoices):
+    LEADS = "leads", _("线索")
+    COLLISION_RESULTS = "collision_results", _("撞库结果")
+    PUSHES = "pushes", _("推送记录")
+    REJECTED_ROWS = "rejected_rows", _("导入被拒行")
+
+
+class ExportRecord(models.Model):
+    """Who exported what, how many rows, and whether personal data left unmasked. Append-only."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("操作人"),
+    )
+    created_at = models.DateTimeField(_("导出时间"), auto_now_add=True, db_index=True)
+    kind = models.CharField(_("导出内容"), max_length=32, choices=ExportKind)
+    file_format = models.CharField(_("格式"), max_length=8)
+    row_count = models.PositiveIntegerField(_("行数"))
+    unmasked = models.BooleanField(_("含完整个人信息"), default=False, db_index=True)
+    criteria = models.TextField(_("筛选条件"), blank=True, default="")
+    channel = models.CharField(_("途径"), max_length=16, default="admin")
+
+    class Meta:
+        verbose_name = _("导出记录")
+        verbose_name_plural = _("导出记录")
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("export_collisionresult", _("可导出撞库结果")),
+            ("export_push", _("可导出推送记录")),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} × {self.row_count}"

@@ -7,13 +7,14 @@ from core.admin import (
     ReadOnlyAdmin,
     related_lead_columns,
 )
+from leads.admin_import_export import PushExportMixin
 from partners.calls import PartnerUnavailable
 from pushes.models import Push
 from pushes.services import reconcile_unknown_pushes, retry_unknown_pushes
 
 
 @admin.register(Push)
-class PushAdmin(BlindIndexSearchMixin, ReadOnlyAdmin):
+class PushAdmin(PushExportMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
     lead_path = "lead__"
     list_filter = ["partner", "state", "created_at"]
     search_fields = ["lead__source", "message"]

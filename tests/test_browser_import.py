@@ -1,0 +1,104 @@
+"""An operator imports a lead list in a real browser: upload, preview with counts and a rejected
+row's reason, confirm, download the rejected rows; and the batch page follows a background run."""
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.db import connection
+from django.utils import timezone
+
+from leads.models import ImportBatch, ImportState, Lead
+from tests.browser import browser_page, log_in, requires_chromium
+from tests.import_files import CHINESE_HEADERS, lead_rows, read_xlsx, xlsx_bytes
+
+pytestmark = [pytest.mark.browser, requires_chromium, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "correct-horse-battery"
+
+
+def operator() -> User:
+    user = User.objects.create_user("operator", password=PASSWORD, is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="leads",
+            codename__in=["view_lead", "import_lead", "view_importbatch"],
+        )
+    )
+    return user
+
+
+def update(batch: ImportBatch, **fields) -> None:
+    """A worker's progress write. Inside the Playwright block the ORM gets a connection of its
+    own (another context), which nothing else would close."""
+    ImportBatch.objects.filter(pk=batch.pk).update(**fields)
+    connection.close()
+
+
+def test_operator_uploads_previews_confirms_and_downloads_rejected_rows(live_server, tmp_path):
+    operator()
+    rows = lead_rows(4)
+    rows[2][1] = "452159198001010000"  # row 4: zeroed by Excel
+    upload = tmp_path / "渠道E-线索.xlsx"
+    upload.write_bytes(xlsx_bytes(CHINESE_HEADERS, rows))
+
+    with browser_page() as page:
+        log_in(page, live_server.url, "operator", PASSWORD)
+        page.goto(f"{live_server.url}/admin/leads/lead/")
+        page.click("a.import_link")
+        assert page.is_checked("input[name=on_duplicate][value=skip]")  # the safe default
+        page.set_input_files("#id_import_file", str(upload))
+        page.fill("#id_source", "渠道E")
+        page.click("#import-form input[type=submit]")
+        page.wait_for_selector("#batch-counts")
+        assert page.inner_text("#count-total") == "4"
+        assert page.inner_text("#count-new") == "3"
+        assert page.inner_text("#count-invalid") == "1"
+        rejected = page.inner_text("tr.rejected-row")
+        assert rejected.startswith("4") and "身份证号" in rejected and "末 3 位是 000" in rejected
+        assert "452159**********00" in rejected  # masked on screen
+
+        page.click("#batch-actions input[name=confirm]")
+        assert "导入完成：新增 3 条" in page.inner_text("ul.messagelist")
+        assert "已新增 3 条" in page.inner_text("#result-summary")
+
+        with page.expect_download() as download:
+            page.click("#download-rejected")
+        saved = tmp_path / "rejected.xlsx"
+        download.value.save_as(saved)
+
+    fixed = read_xlsx(saved.read_bytes())
+    assert fixed[0][-1] == "错误原因" and fixed[1][1] == "452159198001010000"
+    assert "末 3 位是 000" in fixed[1][-1]
+    assert Lead.objects.filter(source="渠道E").count() == 3
+
+
+def test_batch_page_follows_a_background_run_with_a_progress_bar(live_server):
+    user = operator()
+    batch = ImportBatch.objects.create(
+        file_name="大文件.xlsx",
+        created_by=user,
+        state=ImportState.ANALYSING,
+        phase="校验数据",
+        progress_done=40_000,
+        progress_total=100_000,
+        heartbeat_at=timezone.now(),
+    )
+    with browser_page() as page:
+        log_in(page, live_server.url, "operator", PASSWORD)
+        page.goto(f"{live_server.url}/admin/leads/importbatch/{batch.pk}/change/")
+        assert page.get_attribute("#progress-bar", "value") == "40"
+        assert "40000 / 100000" in page.inner_text("#progress-count")
+
+        update(batch, progress_done=80_000)
+        page.wait_for_function("document.getElementById('progress-bar').value == 80")
+
+        update(
+            batch,
+            state=ImportState.PREVIEW,
+            rows_total=100_000,
+            rows_new=99_000,
+            rows_invalid=1_000,
+        )
+        page.wait_for_selector("#batch-counts")  # the page reloads itself when the run ends
+        assert page.inner_text("#count-new") == "99000"
+        assert page.inner_text("#batch-state") == "待确认"
+        page.goto("about:blank")  # no poll left in flight when the server's database goes away
