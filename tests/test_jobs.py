@@ -5,6 +5,7 @@ from datetime import time as clock
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -22,6 +23,18 @@ from tests.conftest import run_job_to_end
 
 pytestmark = pytest.mark.django_db(transaction=True)
 DUMMY_TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+
+
+def in_own_connection(work):
+    """A thread's database connection is its own: close it when the thread is done."""
+
+    def run(*args):
+        try:
+            work(*args)
+        finally:
+            connection.close()
+
+    return run
 
 
 def all_ids():
@@ -148,7 +161,7 @@ def test_cancel_stops_a_running_job_and_a_queued_one(partner, sandbox, make_lead
     with override_settings(TASKS=DUMMY_TASKS):
         running = create_job(kind=JobKind.CHECK, partner=partner, lead_ids=all_ids())
         queued = create_job(kind=JobKind.CHECK, partner=partner, lead_ids=all_ids())
-    worker = threading.Thread(target=run_job, args=(running.pk,))
+    worker = threading.Thread(target=in_own_connection(run_job), args=(running.pk,))
     worker.start()
     while CollisionResult.objects.filter(job=running).count() < 10:
         pass
@@ -211,7 +224,7 @@ def test_two_operators_pushing_the_same_leads_push_each_lead_once(partner, sandb
             push_leads(partner=Partner.objects.get(pk=partner.pk), leads=Lead.objects.all())
         )
 
-    operators = [threading.Thread(target=operator) for _ in range(2)]
+    operators = [threading.Thread(target=in_own_connection(operator)) for _ in range(2)]
     for thread in operators:
         thread.start()
     for thread in operators:
