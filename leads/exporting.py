@@ -143,14 +143,19 @@ LeadResource = type(
 )
 
 
-class CollisionResultResource(SheetResource):
-    checked_at = Column(attribute="checked_at", column_name=gettext_lazy("撞库时间"))
+class PerLeadAndPartnerResource(SheetResource):
+    """Columns shared by the rows that are about one lead and one partner."""
+
     lead_id = Column(attribute="lead_id", column_name=gettext_lazy("线索ID"))
     name = Column(attribute="lead__name", column_name=gettext_lazy("姓名"), mask=mask_name)
     phone = Column(
         attribute="lead__phone", column_name=gettext_lazy("手机号"), mask=mask_phone, text=True
     )
     partner = Column(attribute="partner__name", column_name=gettext_lazy("合作平台"))
+
+
+class CollisionResultResource(PerLeadAndPartnerResource):
+    checked_at = Column(attribute="checked_at", column_name=gettext_lazy("撞库时间"))
     outcome = Column(attribute="get_outcome_display", column_name=gettext_lazy("结果"))
     user_status = Column(attribute="get_user_status_display", column_name=gettext_lazy("用户状态"))
     is_marketable = Column(attribute="is_marketable", column_name=gettext_lazy("可营销"))
@@ -163,14 +168,8 @@ class CollisionResultResource(SheetResource):
         ]  # fmt: skip
 
 
-class PushResource(SheetResource):
+class PushResource(PerLeadAndPartnerResource):
     created_at = Column(attribute="created_at", column_name=gettext_lazy("创建时间"))
-    lead_id = Column(attribute="lead_id", column_name=gettext_lazy("线索ID"))
-    name = Column(attribute="lead__name", column_name=gettext_lazy("姓名"), mask=mask_name)
-    phone = Column(
-        attribute="lead__phone", column_name=gettext_lazy("手机号"), mask=mask_phone, text=True
-    )
-    partner = Column(attribute="partner__name", column_name=gettext_lazy("合作平台"))
     state = Column(attribute="get_state_display", column_name=gettext_lazy("状态"))
     message = Column(attribute="message", column_name=gettext_lazy("平台返回信息"))
     app_download_url = Column(attribute="app_download_url", column_name=gettext_lazy("H5 地址"))
