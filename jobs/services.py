@@ -37,20 +37,22 @@ def create_job(
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         description=description[:200],
         total=len(ids),
+        enqueued_at=timezone.now(),
     )
     size = chunk_size(kind, partner)
     JobChunk.objects.bulk_create(
         JobChunk(job=job, number=number, lead_ids=ids[start : start + size])
         for number, start in enumerate(range(0, len(ids), size))
     )
-    enqueue(job)
+    schedule_run(job)
     return job
 
 
-def enqueue(job: Job) -> None:
+def schedule_run(job: Job) -> None:
+    """Hand the job to the task queue once the transaction that queued it commits. Callers set
+    ``enqueued_at`` in the same write that queues the job."""
     from jobs.tasks import run_job_task
 
-    Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
     transaction.on_commit(lambda: run_job_task.enqueue(job.pk))
 
 
@@ -93,9 +95,13 @@ def requeue_due_jobs() -> list[int]:
                 enqueued_at=job.enqueued_at,
             )
             if same.update(
-                state=JobState.QUEUED, lease_owner="", lease_expires_at=None, paused_until=None
+                state=JobState.QUEUED,
+                lease_owner="",
+                lease_expires_at=None,
+                paused_until=None,
+                enqueued_at=now,
             ):
-                enqueue(job)
+                schedule_run(job)
                 requeued.append(job.pk)
     return requeued
 

@@ -161,7 +161,9 @@ def push_job_chunk(
 ) -> ChunkOutcome:
     """One chunk of a push job, safe to redo: a lead this job already pushed is picked up where
     it stands (a pending push is sent, an orphaned *sending* one becomes unknown, a failed one is
-    retried a bounded number of times) and a lead pushed anywhere else is skipped."""
+    retried a bounded number of times) and a lead pushed anywhere else is skipped.
+    ``final_attempt`` is part of the chunk-handler interface; pushes bound their retries per push
+    (``PUSH_MAX_ATTEMPTS``), never per chunk, because only a push that never left is retried."""
     partner = job.partner
     leads = Lead.objects.filter(pk__in=chunk.lead_ids)
     ours = list(Push.objects.filter(job=job, lead__in=leads).select_related("lead"))
