@@ -51,6 +51,8 @@ def configure(args, workdir: Path) -> None:
             "FIELD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             "BLIND_INDEX_KEY": secrets.token_urlsafe(32),
             "LOG_LEVEL": "ERROR",
+            # As in production: with DEBUG on (a developer's .env), Django logs every query.
+            "DEBUG": "false",
         }
     )
     import django
@@ -198,8 +200,8 @@ def main() -> None:
             )
             if len(push_ids) < args.pushes:
                 print(f"note: only {len(push_ids)} marketable leads to push")
-            push = run(JobKind.PUSH, partner, push_ids, port, args)
-            report(push, args)
+            if push_ids:
+                report(run(JobKind.PUSH, partner, push_ids, port, args), args)
         finally:
             sandbox.terminate()
             sandbox.wait(timeout=10)

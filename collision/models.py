@@ -1,8 +1,12 @@
+from collections.abc import Sequence
+from typing import NamedTuple
+
 from django.db import models
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.bulk import insert_rows
 from partners.protocols.yrxd_collision import CollisionAnswer, UserStatus
 
 
@@ -20,7 +24,40 @@ class UserStatusChoice(models.IntegerChoices):
     ANOMALY = UserStatus.ANOMALY, _("3 异常")
 
 
+class ResultRow(NamedTuple):
+    """One lead's outcome of a check, before it is stored (a check writes up to 1000 at once)."""
+
+    lead_id: int
+    outcome: str
+    user_status: int | None = None
+    marketable: bool | None = None
+    is_marketable: bool = False
+    message: str = ""
+
+    @classmethod
+    def answered(cls, lead_id: int, answer: CollisionAnswer) -> "ResultRow":
+        return cls(
+            lead_id, CheckOutcome.ANSWERED, int(answer.status), answer.marketable,
+            answer.is_marketable,
+        )  # fmt: skip
+
+    @classmethod
+    def failed(cls, lead_id: int, outcome: str, message: str) -> "ResultRow":
+        return cls(lead_id, outcome, message=message[:1000])
+
+
 class CollisionResultQuerySet(models.QuerySet):
+    def record(self, rows: Sequence[ResultRow], *, partner, audit_entry, job=None) -> None:
+        """Store one check's results, all with the same time: one multi-row INSERT, since a
+        check job writes 100k of them. The table's constraints check every row."""
+        shared = {
+            "partner": partner,
+            "audit_entry": audit_entry,
+            "job": job,
+            "checked_at": timezone.now(),
+        }
+        insert_rows(self.model, ResultRow._fields, rows, shared=shared)
+
     def latest_per_lead(self, partner):
         """For each lead, only its newest result with ``partner``."""
         newest = (
@@ -113,17 +150,3 @@ class CollisionResult(models.Model):
 
     def __str__(self):
         return f"{self.lead} @ {self.partner_id}: {self.get_outcome_display()}"
-
-    @classmethod
-    def from_answer(cls, *, answer: CollisionAnswer, **fields) -> "CollisionResult":
-        return cls(
-            outcome=CheckOutcome.ANSWERED,
-            user_status=int(answer.status),
-            marketable=answer.marketable,
-            is_marketable=answer.is_marketable,
-            **fields,
-        )
-
-    @classmethod
-    def failure(cls, *, outcome: str, message: str, **fields) -> "CollisionResult":
-        return cls(outcome=outcome, message=message[:1000], **fields)

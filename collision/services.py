@@ -9,10 +9,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from django.db import transaction
 
-from collision.models import CheckOutcome, CollisionResult
+from collision.models import CheckOutcome, CollisionResult, ResultRow
 from jobs.models import Job, JobChunk, finish_chunk
 from jobs.outcomes import ChunkOutcome
 from leads.models import Lead
@@ -41,12 +42,22 @@ class CheckSummary:
             self.errors.append(check.call.error)
 
 
+class CheckTarget(Protocol):
+    """What a check needs of a lead: a ``Lead`` or the lighter ``LeadIdentity``."""
+
+    pk: int
+    phone: str
+    id_number: str
+
+
 @dataclass(frozen=True)
 class Check:
     """One check call and the results it yields (not saved yet: the caller decides when)."""
 
     call: CallResult
-    results: list[CollisionResult]
+    results: list[ResultRow]
+    partner: Partner
+    job: Job | None = None
 
     def counts(self) -> dict[str, int]:
         answered = [r for r in self.results if r.outcome == CheckOutcome.ANSWERED]
@@ -55,6 +66,11 @@ class Check:
             "marketable": sum(r.is_marketable for r in answered),
             "errors": len(self.results) - len(answered),
         }
+
+    def save(self) -> None:
+        CollisionResult.objects.record(
+            self.results, partner=self.partner, audit_entry=self.call.audit_entry, job=self.job
+        )
 
 
 def check_leads(*, partner: Partner, leads: Iterable[Lead], actor=None) -> CheckSummary:
@@ -65,7 +81,7 @@ def check_leads(*, partner: Partner, leads: Iterable[Lead], actor=None) -> Check
     size = collision_protocol(partner.collision_protocol).MAX_BATCH
     for start in range(0, len(leads), size):
         check = request_check(partner=partner, leads=leads[start : start + size], actor=actor)
-        CollisionResult.objects.bulk_create(check.results)
+        check.save()
         summary.add(check)
     return summary
 
@@ -80,7 +96,7 @@ def check_job_chunk(
 ) -> ChunkOutcome:
     """One chunk of a check job. Results and the chunk's completion commit together, so a chunk
     redone after a crash never leaves a double set of results."""
-    leads = list(Lead.objects.filter(pk__in=chunk.lead_ids).only("pk", "pii").order_by("pk"))
+    leads = Lead.objects.filter(pk__in=chunk.lead_ids).order_by("pk").identities()
     if leads and not before_request():
         return ChunkOutcome.stopped()
     check = (
@@ -96,12 +112,12 @@ def check_job_chunk(
     summary["processed"] = len(chunk.lead_ids)  # leads deleted since the job began count as done
     with transaction.atomic():
         if check:
-            CollisionResult.objects.bulk_create(check.results)
+            check.save()
         finish_chunk(chunk, worker_id=worker_id, summary=summary)
     return ChunkOutcome.done()
 
 
-def request_check(*, partner: Partner, leads: Sequence[Lead], actor=None, job=None) -> Check:
+def request_check(*, partner: Partner, leads: Sequence[CheckTarget], actor=None, job=None) -> Check:
     if len(leads) == 1:
         return _check_single(partner=partner, lead=leads[0], actor=actor, job=job)
     return _check_batch(partner=partner, leads=leads, actor=actor, job=job)
@@ -113,23 +129,12 @@ def _failure_outcome(call: CallResult) -> str:
     return CheckOutcome.CALL_FAILED
 
 
-def _failed_results(
-    call: CallResult, leads: Iterable[Lead], partner: Partner, job
-) -> list[CollisionResult]:
-    return [
-        CollisionResult.failure(
-            outcome=_failure_outcome(call),
-            message=f"{call.outcome.label}: {call.error}",
-            lead=lead,
-            partner=partner,
-            audit_entry=call.audit_entry,
-            job=job,
-        )
-        for lead in leads
-    ]
+def _failed_results(call: CallResult, leads: Iterable[CheckTarget]) -> list[ResultRow]:
+    outcome, message = _failure_outcome(call), f"{call.outcome.label}: {call.error}"
+    return [ResultRow.failed(lead.pk, outcome, message) for lead in leads]
 
 
-def _check_single(*, partner: Partner, lead: Lead, actor, job) -> Check:
+def _check_single(*, partner: Partner, lead: CheckTarget, actor, job) -> Check:
     protocol = collision_protocol(partner.collision_protocol)
     phone_md5 = protocol.phone_md5(lead.phone)
     id_md5 = protocol.id_number_md5(lead.id_number)
@@ -148,20 +153,20 @@ def _check_single(*, partner: Partner, lead: Lead, actor, job) -> Check:
         mask_answer=protocol.mask_answer,
         actor=actor,
     )
-    common = {"lead": lead, "partner": partner, "audit_entry": call.audit_entry, "job": job}
     if not call.ok:
-        return Check(call, _failed_results(call, [lead], partner, job))
-    if call.answer.user_md5 in (phone_md5, id_md5):
-        return Check(call, [CollisionResult.from_answer(answer=call.answer, **common)])
-    mismatch = CollisionResult.failure(
-        outcome=CheckOutcome.NO_ANSWER, message="应答中的 userMd5 与发送的哈希不符", **common
-    )
-    return Check(call, [mismatch])
+        result = _failed_results(call, [lead])[0]
+    elif call.answer.user_md5 in (phone_md5, id_md5):
+        result = ResultRow.answered(lead.pk, call.answer)
+    else:
+        result = ResultRow.failed(
+            lead.pk, CheckOutcome.NO_ANSWER, "应答中的 userMd5 与发送的哈希不符"
+        )
+    return Check(call, [result], partner, job)
 
 
-def _check_batch(*, partner: Partner, leads: Sequence[Lead], actor, job) -> Check:
+def _check_batch(*, partner: Partner, leads: Sequence[CheckTarget], actor, job) -> Check:
     protocol = collision_protocol(partner.collision_protocol)
-    leads_by_hash: dict[str, list[Lead]] = defaultdict(list)
+    leads_by_hash: dict[str, list[CheckTarget]] = defaultdict(list)
     for lead in leads:
         leads_by_hash[protocol.phone_md5(lead.phone)].append(lead)
     request = protocol.build_batch_request(
@@ -180,13 +185,13 @@ def _check_batch(*, partner: Partner, leads: Sequence[Lead], actor, job) -> Chec
         lead_count=len(leads),
     )
     if not call.ok:
-        return Check(call, _failed_results(call, leads, partner, job))
-    return Check(call, _map_batch_answers(call, leads_by_hash, partner, job))
+        return Check(call, _failed_results(call, leads), partner, job)
+    return Check(call, _map_batch_answers(call, leads_by_hash, partner), partner, job)
 
 
 def _map_batch_answers(
-    call: CallResult, leads_by_hash: dict[str, list[Lead]], partner: Partner, job
-) -> list[CollisionResult]:
+    call: CallResult, leads_by_hash: dict[str, list[CheckTarget]], partner: Partner
+) -> list[ResultRow]:
     answers = {}
     for answer in call.answer:
         if answer.user_md5 not in leads_by_hash:
@@ -201,13 +206,10 @@ def _map_batch_answers(
     for user_md5, leads in leads_by_hash.items():
         answer = answers.get(user_md5)
         for lead in leads:
-            common = {"lead": lead, "partner": partner, "audit_entry": call.audit_entry, "job": job}
             if answer is None:
                 results.append(
-                    CollisionResult.failure(
-                        outcome=CheckOutcome.NO_ANSWER, message="批量应答中缺少该哈希", **common
-                    )
+                    ResultRow.failed(lead.pk, CheckOutcome.NO_ANSWER, "批量应答中缺少该哈希")
                 )
             else:
-                results.append(CollisionResult.from_answer(answer=answer, **common))
+                results.append(ResultRow.answered(lead.pk, answer))
     return results

@@ -1,3 +1,5 @@
+from typing import NamedTuple
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -36,6 +38,22 @@ def phone_index(phone: str) -> str:
 
 def id_number_index(id_number: str) -> str:
     return blind_index(id_number.upper(), purpose=ID_NUMBER_INDEX)
+
+
+class LeadIdentity(NamedTuple):
+    """What a collision check needs of a lead: read without building the model."""
+
+    pk: int
+    phone: str
+    id_number: str
+
+
+class LeadQuerySet(models.QuerySet):
+    def identities(self) -> list[LeadIdentity]:
+        return [
+            LeadIdentity(pk, pii.get("phone", ""), pii.get("id_number", ""))
+            for pk, pii in self.values_list("pk", "pii")
+        ]
 
 
 SEALED_FIELDS = (
@@ -98,6 +116,8 @@ class Lead(models.Model):
 
     phone_index = models.CharField(max_length=64, unique=True, editable=False)
     id_number_index = models.CharField(max_length=64, unique=True, editable=False)
+
+    objects = LeadQuerySet.as_manager()
 
     phone = sealed("phone")
     id_number = sealed("id_number")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import requests
+from django.conf import settings
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from partners.protocols.base import OutboundRequest
@@ -40,6 +41,9 @@ def session_for(partner_id: int) -> requests.Session:
         session = _sessions.get(partner_id)
         if session is None:
             session = requests.Session()
+            session.trust_env = False  # see PARTNER_HTTP_PROXY
+            if settings.PARTNER_HTTP_PROXY:
+                session.proxies = dict.fromkeys(("http", "https"), settings.PARTNER_HTTP_PROXY)
             adapter = requests.adapters.HTTPAdapter(
                 pool_connections=4, pool_maxsize=16, max_retries=0
             )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from collision.models import CollisionResult
@@ -92,7 +93,7 @@ def push_leads(*, partner: Partner, leads: QuerySet[Lead], actor=None) -> PushSu
         if push is None:
             summary.already_pushed += 1
             continue
-        send_push(push, actor=actor)
+        _send(push, actor=actor)
         summary.count(push)
     return summary
 
@@ -104,10 +105,19 @@ def ensure_pushable(partner: Partner) -> None:
 
 
 def open_push(*, partner: Partner, lead: Lead, actor=None, job: Job | None = None) -> Push | None:
-    """Write the push row before anything leaves; ``None`` if a live push already exists."""
+    """Write the push row, already *sending* and ours to send, before anything leaves (one
+    INSERT: no pending row to claim afterwards); ``None`` if a live push already exists."""
     try:
         with transaction.atomic():
-            return Push.objects.create(lead=lead, partner=partner, actor=_user(actor), job=job)
+            return Push.objects.create(
+                lead=lead,
+                partner=partner,
+                actor=_user(actor),
+                job=job,
+                state=PushState.SENDING,
+                attempts=1,
+                last_attempt_at=timezone.now(),
+            )
     except IntegrityError:
         return None
 
@@ -116,6 +126,11 @@ def send_push(push: Push, *, actor=None) -> CallResult | None:
     """Send one pending push and settle it; ``None`` if another worker already claimed it."""
     if not push.claim_for_sending():
         return None
+    return _send(push, actor=actor)
+
+
+def _send(push: Push, *, actor) -> CallResult:
+    """Send a push we hold in *sending* and settle it by the answer (or its absence)."""
     partner = push.partner
     protocol = push_protocol(partner.push_protocol)
     request = protocol.build_request(
@@ -181,6 +196,8 @@ def push_job_chunk(
     for lead in fresh:
         if lead.missing_push_fields():
             continue
+        if not before_request():
+            return ChunkOutcome.stopped()
         push = open_push(partner=partner, lead=lead, actor=job.created_by, job=job)
         if push is not None and (
             stop := _deliver(push, actor=job.created_by, before_request=before_request)
@@ -198,8 +215,9 @@ def push_job_chunk(
 
 
 def _deliver(push: Push, *, actor, before_request: Callable[[], bool]) -> ChunkOutcome | None:
-    """Send a pending push, and retry it with backoff while it provably never left (bounded).
-    Returns an outcome only when the chunk must stop here."""
+    """Send a push just opened (*sending*) or left pending, and retry it with backoff while it
+    provably never left (bounded). Returns an outcome only when the chunk must stop here. The
+    caller has passed ``before_request`` for a push it opened."""
     while True:
         if push.state == PushState.FAILED:
             if push.attempts >= settings.PUSH_MAX_ATTEMPTS:
@@ -207,10 +225,11 @@ def _deliver(push: Push, *, actor, before_request: Callable[[], bool]) -> ChunkO
             time.sleep(_backoff(push.attempts))
             if not push.reopen():
                 return None
-        if not before_request():
+        if push.state == PushState.SENDING:
+            call = _send(push, actor=actor)
+        elif not before_request():
             return ChunkOutcome.stopped()
-        call = send_push(push, actor=actor)
-        if call is None:
+        elif (call := send_push(push, actor=actor)) is None:
             return None  # another worker holds it
         if call.outcome in THROTTLED:
             return ChunkOutcome.throttled(call.error)
@@ -225,7 +244,7 @@ def reconcile_unknown_pushes(*, pushes: QuerySet[Push], actor=None) -> Counter:
     for push in pushes.filter(state=PushState.UNKNOWN).select_related("lead", "partner"):
         ensure_available(push.partner)
         check = request_check(partner=push.partner, leads=[push.lead], actor=actor)
-        CollisionResult.objects.bulk_create(check.results)
+        check.save()
         result = check.results[0]
         if result.user_status == UserStatus.OURS:
             push.settle(
