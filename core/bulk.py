@@ -33,15 +33,23 @@ def insert_rows(
         field.get_db_prep_save(_raw(field, value), connection)
         for field, value in zip(fields[len(columns) :], shared.values(), strict=True)
     )
-    quote = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - names from the model
-        quote(meta.db_table),
-        ", ".join(quote(field.column) for field in fields),
-        ", ".join(["%s"] * len(fields)),
-    )
+    columns_sql = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    table = connection.ops.quote_name(meta.db_table)
     with connection.cursor() as cursor:
-        for batch in batched(rows, batch_size, strict=False):
-            cursor.executemany(sql, [(*row, *shared_values) for row in batch])
+        if connection.vendor == "postgresql":
+            # COPY: one statement for all rows. (An executemany is one INSERT per row, and a
+            # multi-row INSERT with thousands of placeholders costs psycopg more to bind.)
+            with cursor.cursor.copy(f"COPY {table} ({columns_sql}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row((*row, *shared_values))
+            return
+        params_limit = connection.features.max_query_params or 65535
+        per_statement = max(1, min(batch_size, params_limit // len(fields)))
+        head = f"INSERT INTO {table} ({columns_sql}) VALUES "  # noqa: S608 - names from the model
+        placeholders = "({})".format(", ".join(["%s"] * len(fields)))
+        for batch in batched(rows, per_statement, strict=False):
+            params = [value for row in batch for value in (*row, *shared_values)]
+            cursor.execute(head + ", ".join([placeholders] * len(batch)), params)
 
 
 def _raw(field, value):
