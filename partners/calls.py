@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -78,9 +79,8 @@ def _track_health(partner: Partner, outcome: CallOutcome, error: str) -> None:
     Throttling answers do not count: the partner is healthy, only busy."""
     rows = Partner.objects.filter(pk=partner.pk)
     if outcome == CallOutcome.OK:
-        failing = rows.filter(consecutive_failures__gt=0)
-        if failing.exists():  # a read first: the common case then takes no write lock at all
-            failing.update(consecutive_failures=0)
+        # Matches no row in the common case; the audit row's transaction holds the lock anyway.
+        rows.filter(consecutive_failures__gt=0).update(consecutive_failures=0)
     elif outcome not in THROTTLED:
         rows.update(
             consecutive_failures=F("consecutive_failures") + 1,
@@ -138,26 +138,36 @@ def call_partner(
     mask_answer: Callable[[bytes], str],
     actor=None,
     lead_count: int = 1,
+    record: Callable[[CallResult], None] | None = None,
 ) -> CallResult:
+    """``record`` stores what the caller makes of the result in the transaction that writes the
+    audit row, so the two commit together (one write per call; a push's final state never lags
+    its audit row)."""
     exchange = transport.send(partner_id=partner.pk, request=request, timeouts=partner.timeouts)
     outcome, answer, error = _interpret(exchange, parse)
-    entry = AuditLogEntry.objects.create(
-        partner=partner,
-        operation=operation,
-        environment=partner.environment,
-        method=request.method,
-        url=request.url,
-        request_headers=request.audit_headers,
-        request_body=request.audit_body,
-        response_status=exchange.status,
-        response_body=mask_answer(exchange.body) if exchange.body else "",
-        latency_ms=exchange.latency_ms,
-        outcome=outcome,
-        error=error,
-        lead_count=lead_count,
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
-    )
-    _track_health(partner, outcome, error)
+    with transaction.atomic():
+        entry = AuditLogEntry.objects.create(
+            partner=partner,
+            operation=operation,
+            environment=partner.environment,
+            method=request.method,
+            url=request.url,
+            request_headers=request.audit_headers,
+            request_body=request.audit_body,
+            response_status=exchange.status,
+            response_body=mask_answer(exchange.body) if exchange.body else "",
+            latency_ms=exchange.latency_ms,
+            outcome=outcome,
+            error=error,
+            lead_count=lead_count,
+            actor=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        _track_health(partner, outcome, error)
+        result = CallResult(
+            outcome=outcome, answer=answer, error=error, exchange=exchange, audit_entry=entry
+        )
+        if record:
+            record(result)
     if outcome != CallOutcome.OK:
         logger.warning(
             "partner call failed: partner=%s operation=%s outcome=%s error=%s audit=%s",
@@ -167,6 +177,4 @@ def call_partner(
             error,
             entry.pk,
         )
-    return CallResult(
-        outcome=outcome, answer=answer, error=error, exchange=exchange, audit_entry=entry
-    )
+    return result

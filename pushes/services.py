@@ -142,15 +142,18 @@ def _send(push: Push, *, actor) -> CallResult:
         data_as_string=partner.push_data_as_string,
         integers_as_strings=partner.push_integers_as_strings,
     )
-    call = call_partner(
+    return call_partner(
         partner,
         request,
         operation=Operation.PUSH,
         parse=protocol.parse_answer,
         mask_answer=protocol.mask_answer,
         actor=actor,
+        record=lambda call: _settle(push, call),
     )
-    failure = f"{call.outcome.label}: {call.error}"
+
+
+def _settle(push: Push, call: CallResult) -> None:
     if call.ok:
         state = PushState.ACCEPTED if call.answer.accepted else PushState.REJECTED
         push.settle(
@@ -159,11 +162,12 @@ def _send(push: Push, *, actor) -> CallResult:
             app_download_url=call.answer.app_download_url or "",
             audit_entry=call.audit_entry,
         )
-    elif call.outcome in THROTTLED or not call.may_have_reached_partner:
+        return
+    failure = f"{call.outcome.label}: {call.error}"
+    if call.outcome in THROTTLED or not call.may_have_reached_partner:
         push.settle(state=PushState.FAILED, message=failure, audit_entry=call.audit_entry)
     else:
         push.settle(state=PushState.UNKNOWN, message=failure, audit_entry=call.audit_entry)
-    return call
 
 
 def push_job_chunk(

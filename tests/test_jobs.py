@@ -66,6 +66,17 @@ def test_check_job_processes_every_lead_once_within_the_partner_concurrency(
     assert sandbox.max_in_flight <= 2
 
 
+def test_job_never_exceeds_the_partner_requests_per_second(partner, sandbox, bulk_leads):
+    bulk_leads(120)  # 12 batch requests of 10
+    Partner.objects.filter(pk=partner.pk).update(max_concurrency=8, max_requests_per_second=4)
+
+    job = run_job_to_end(create_job(kind=JobKind.CHECK, partner=partner, lead_ids=all_ids()))
+
+    assert job.state == JobState.FINISHED and job.processed == 120
+    assert sandbox.calls("/api/collision/v1/advert/check/access/batch") == 12
+    assert sandbox.max_rate(window_s=1.0) == 4  # bursts up to the limit, never past it
+
+
 def test_push_job_pushes_each_marketable_lead_once(partner, sandbox, make_leads):
     make_leads(30)
     check_leads(partner=partner, leads=Lead.objects.all())
