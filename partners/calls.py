@@ -26,6 +26,7 @@ _FAILURE_OUTCOMES = {
     Failure.NOT_SENT: CallOutcome.CONNECTION_ERROR,
     Failure.BROKEN: CallOutcome.CONNECTION_ERROR,
     Failure.TIMEOUT: CallOutcome.TIMEOUT,
+    Failure.TOO_LARGE: CallOutcome.MALFORMED,
 }
 
 

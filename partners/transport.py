@@ -8,7 +8,7 @@ from enum import StrEnum
 
 import requests
 from django.conf import settings
-from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
 
 from partners.protocols.base import OutboundRequest
 
@@ -21,6 +21,7 @@ class Failure(StrEnum):
     NOT_SENT = "not_sent"  # connection refused, DNS, TLS, connect timeout: provably never reached
     TIMEOUT = "timeout"  # sent, no answer in time: may have been processed
     BROKEN = "broken"  # connection reset or broken mid-exchange: may have been processed
+    TOO_LARGE = "too_large"  # answered with more than MAX_ANSWER_BYTES: read no further
 
 
 @dataclass(frozen=True)
@@ -75,16 +76,44 @@ def send(*, partner_id: int, request: OutboundRequest, timeouts: tuple[float, fl
             headers=request.headers,
             timeout=timeouts,
             allow_redirects=False,
+            stream=True,  # the body is read below, never more than MAX_ANSWER_BYTES of it
         )
-        body = response.content[:MAX_ANSWER_BYTES]
-    except requests.ReadTimeout:
+        with response:
+            body = _read_capped(response)
+    except AnswerTooLarge:
+        error = f"answer larger than {MAX_ANSWER_BYTES} bytes"
         return Exchange(
-            elapsed(), failure=Failure.TIMEOUT, error="no answer within the read timeout"
+            elapsed(), status=response.status_code, failure=Failure.TOO_LARGE, error=error
         )
     except requests.RequestException as exc:
+        if _read_timed_out(exc):
+            return Exchange(
+                elapsed(), failure=Failure.TIMEOUT, error="no answer within the read timeout"
+            )
         failure = Failure.NOT_SENT if _never_sent(exc) else Failure.BROKEN
         return Exchange(elapsed(), failure=failure, error=_short_error(exc))
     return Exchange(elapsed(), status=response.status_code, body=body)
+
+
+class AnswerTooLarge(Exception):
+    pass
+
+
+def _read_capped(response: requests.Response) -> bytes:
+    body = bytearray()
+    for chunk in response.iter_content(64 * 1024):
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES:
+            raise AnswerTooLarge
+    return bytes(body)
+
+
+def _read_timed_out(exc: requests.RequestException) -> bool:
+    """A read timeout, before the headers (``ReadTimeout``) or within the body (requests reports
+    that one as a ``ConnectionError`` around urllib3's ``ReadTimeoutError``)."""
+    if isinstance(exc, requests.ReadTimeout):
+        return True
+    return bool(exc.args) and isinstance(exc.args[0], ReadTimeoutError)
 
 
 def _short_error(exc: Exception) -> str:

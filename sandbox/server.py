@@ -35,6 +35,7 @@ class Fault:
     REFUSE = "refuse"  # the spec's failure answer for every call
     RATE_LIMIT = "rate_limit"  # HTTP 429 "请求过于频繁"
     QUOTA = "quota"  # the spec's failure answer saying the daily quota is used up
+    OVERSIZED = "oversized"  # the right answer behind 2 MB of leading blanks (a runaway proxy)
     ALL = (
         NONE,
         TIMEOUT,
@@ -47,6 +48,7 @@ class Fault:
         REFUSE,
         RATE_LIMIT,
         QUOTA,
+        OVERSIZED,
     )
 
 
@@ -337,7 +339,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(HTTPStatus.NOT_FOUND, b"not found")
         if fault == Fault.TIMEOUT:
             time.sleep(config.timeout_delay_s)
-        self._reply(HTTPStatus.OK, compact_json(answer).encode("utf-8"))
+        padding = b" " * 2_000_000 if fault == Fault.OVERSIZED else b""
+        self._reply(HTTPStatus.OK, padding + compact_json(answer).encode("utf-8"))
 
     def _configure(self, body: bytes):
         try:
@@ -359,7 +362,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json;charset=UTF-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client stopped reading (an oversized answer)
 
     def _reset(self):
         # SO_LINGER 0: close with an RST, the way a crashed peer or a dropping proxy does.

@@ -80,6 +80,19 @@ def test_garbled_answer_leaves_push_unknown(partner, sandbox, make_leads):
     assert entry.outcome == CallOutcome.MALFORMED and entry.response_status == 200
 
 
+def test_oversized_answer_is_not_read_and_leaves_push_unknown(partner, sandbox, make_leads):
+    lead = checked_marketable_lead(partner, make_leads)
+    sandbox.config.fault = Fault.OVERSIZED  # a valid answer, behind 2 MB of blanks
+
+    summary = push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
+
+    assert summary.unknown == 1
+    entry = AuditLogEntry.objects.get(operation=Operation.PUSH)
+    assert entry.outcome == CallOutcome.MALFORMED and entry.response_status == 200
+    assert "answer larger than 1000000 bytes" in entry.error and entry.response_body == ""
+    assert sandbox.registered  # the partner processed it: only a reconcile can tell
+
+
 def test_partner_rejection_is_recorded_with_its_message(partner, sandbox, make_leads):
     lead = checked_marketable_lead(partner, make_leads)
     partner.client_id = "SOMEONE_ELSE"
