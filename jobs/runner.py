@@ -126,7 +126,12 @@ def claim_chunk(job: Job, *, worker_id: str) -> JobChunk | None:
         ready = Q(state=ChunkState.PENDING, next_attempt_at__lte=now) | Q(
             state=ChunkState.RUNNING, lease_expires_at__lt=now
         )
-        candidate = JobChunk.objects.filter(ready, job=job).order_by("number").first()
+        candidate = (
+            JobChunk.objects.filter(ready, job=job)
+            .only("pk", "state", "lease_owner", "lease_expires_at")  # not the lead ids, yet
+            .order_by("number")
+            .first()
+        )
         if candidate is None:
             return None
         claimed = JobChunk.objects.filter(
@@ -136,8 +141,7 @@ def claim_chunk(job: Job, *, worker_id: str) -> JobChunk | None:
             lease_expires_at=candidate.lease_expires_at,
         ).update(state=ChunkState.RUNNING, lease_owner=worker_id, lease_expires_at=lease_deadline())
         if claimed:
-            candidate.refresh_from_db()
-            return candidate
+            return JobChunk.objects.get(pk=candidate.pk)
     return None
 
 
