@@ -39,7 +39,9 @@ def insert_rows(
         if connection.vendor == "postgresql":
             # COPY: one statement for all rows. (An executemany is one INSERT per row, and a
             # multi-row INSERT with thousands of placeholders costs psycopg more to bind.)
-            with cursor.cursor.copy(f"COPY {table} ({columns_sql}) FROM STDIN") as copy:
+            # (The driver's own cursor: Django's errors are wrapped back in around it.)
+            sql = f"COPY {table} ({columns_sql}) FROM STDIN"
+            with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
                 for row in rows:
                     copy.write_row((*row, *shared_values))
             return
