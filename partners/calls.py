@@ -5,6 +5,7 @@ back either the parsed answer or a classified failure, together with the audit r
 """
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -75,14 +76,24 @@ def ensure_available(partner: Partner) -> None:
         )
 
 
+# Partner id → until when (monotonic) this process takes the partner's failure streak to be
+# zero: a success then writes nothing. A streak another process starts meanwhile is reset by
+# our successes at most this late.
+_streak_known_zero: dict[int, float] = {}
+STREAK_RECHECK_SECONDS = 1.0
+
+
 def _track_health(partner: Partner, outcome: CallOutcome, error: str) -> None:
     """Circuit breaker: N failed calls in a row pause the partner until an operator resumes it.
     Throttling answers do not count: the partner is healthy, only busy."""
     rows = Partner.objects.filter(pk=partner.pk)
     if outcome == CallOutcome.OK:
-        # Matches no row in the common case; the audit row's transaction holds the lock anyway.
+        if _streak_known_zero.get(partner.pk, 0.0) > time.monotonic():
+            return
         rows.filter(consecutive_failures__gt=0).update(consecutive_failures=0)
+        _streak_known_zero[partner.pk] = time.monotonic() + STREAK_RECHECK_SECONDS
     elif outcome not in THROTTLED:
+        _streak_known_zero.pop(partner.pk, None)
         rows.update(
             consecutive_failures=F("consecutive_failures") + 1,
             last_error=f"{outcome.label}: {error}"[:1000],

@@ -11,10 +11,11 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -107,8 +108,11 @@ def ensure_pushable(partner: Partner) -> None:
 def open_push(*, partner: Partner, lead: Lead, actor=None, job: Job | None = None) -> Push | None:
     """Write the push row, already *sending* and ours to send, before anything leaves (one
     INSERT: no pending row to claim afterwards); ``None`` if a live push already exists."""
+    # A refused INSERT breaks an enclosing transaction unless it ran in a savepoint; outside
+    # one it is its own transaction, and BEGIN ... COMMIT would triple the round trips.
+    guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
     try:
-        with transaction.atomic():
+        with guard:
             return Push.objects.create(
                 lead=lead,
                 partner=partner,

@@ -165,6 +165,23 @@ def test_partner_failing_repeatedly_is_paused_and_its_job_waits(partner, sandbox
     assert job.state == JobState.FINISHED and job.errors == 0 and job.processed == 30
 
 
+def test_only_failures_in_a_row_pause_a_partner(partner, sandbox, make_leads):
+    lead = make_leads(1)
+    Partner.objects.filter(pk=partner.pk).update(failure_threshold=2)
+
+    def check_once(fault):
+        sandbox.inject(fault, times=1)
+        check_leads(partner=partner, leads=lead)
+        partner.refresh_from_db()
+
+    check_once(Fault.HTTP_500)
+    check_once(Fault.NONE)  # a success ends the streak
+    check_once(Fault.HTTP_500)
+    assert not partner.is_paused and partner.consecutive_failures == 1
+    check_once(Fault.HTTP_500)
+    assert partner.is_paused and partner.consecutive_failures == 2
+
+
 def test_cancel_stops_a_running_job_and_a_queued_one(partner, sandbox, make_leads):
     make_leads(60)
     sandbox.config.latency_ms = 40
