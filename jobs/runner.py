@@ -4,7 +4,8 @@ rate, and leaves it finished, paused (with a reason and a time to resume) or can
 A job is claimed under a lease that a heartbeat thread keeps extending; so is every chunk. A
 worker that dies (even by SIGKILL) simply stops extending them: the janitor in ``run_worker``
 requeues the job once its lease is over, and the next worker redoes only unfinished chunks.
-Only one job per partner runs at a time, so the rate limiter in this process is the partner's.
+Only one job per partner runs at a time, so the limits the transport keeps in this process
+(``partners.limits``) are the partner's.
 """
 
 import logging
@@ -14,7 +15,6 @@ import socket
 import threading
 import time
 import uuid
-from collections import deque
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -34,34 +34,6 @@ logger = logging.getLogger(__name__)
 HANDLERS = {JobKind.CHECK: check_job_chunk, JobKind.PUSH: push_job_chunk}
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 POLL_SECONDS = 0.5
-
-
-class RateLimiter:
-    """At most ``per_second`` requests in any window of one second, across all threads of this
-    process. A sliding window: requests under the limit go at once (evenly spaced slots made
-    every request after a lull wait). A rate below one per second allows one per 1/rate s."""
-
-    # A request leaves a few milliseconds after its turn here (its row is written first): the
-    # window is kept longer by this much so that the partner never counts one too many.
-    GUARD_SECONDS = 0.05
-
-    def __init__(self, per_second: float):
-        self.capacity = max(1, int(per_second))
-        self.window = self.capacity / per_second + self.GUARD_SECONDS
-        self.recent: deque[float] = deque()
-        self.lock = threading.Lock()
-
-    def wait(self) -> None:
-        while True:
-            with self.lock:
-                now = time.monotonic()
-                while self.recent and now - self.recent[0] >= self.window:
-                    self.recent.popleft()
-                if len(self.recent) < self.capacity:
-                    self.recent.append(now)
-                    return
-                delay = self.window - (now - self.recent[0])
-            time.sleep(delay)
 
 
 def run_job(job_id: int, *, worker_id: str = WORKER_ID) -> str:
@@ -151,7 +123,6 @@ class JobRun:
         self.partner = job.partner
         self.worker_id = worker_id
         self.handler = HANDLERS[job.kind]
-        self.limiter = RateLimiter(self.partner.max_requests_per_second)
         self.stop = threading.Event()
         self.stop_state: str | None = None  # JobState.CANCELLED or JobState.PAUSED
         self.pause_until: datetime | None = None
@@ -166,9 +137,11 @@ class JobRun:
             target=self._heartbeat, name=f"job-{self.job.pk}-heartbeat", daemon=True
         )
         heartbeat.start()
+        # Twice the partner's concurrency: while one thread's request is out, another prepares
+        # its next one. The transport lets at most max_concurrency through at once.
         workers = [
             threading.Thread(target=self._work, name=f"job-{self.job.pk}-{n}")
-            for n in range(max(1, self.partner.max_concurrency))
+            for n in range(2 * max(1, self.partner.max_concurrency))
         ]
         for thread in workers:
             thread.start()
@@ -224,11 +197,8 @@ class JobRun:
             self._release(chunk)
 
     def _before_request(self) -> bool:
-        """Called before every request: waits for the rate limiter, then honours stop requests
-        and the daily push cap (a request that passes here is sent)."""
-        if self.stop.is_set():
-            return False
-        self.limiter.wait()
+        """Called before every request: honours stop requests and the daily push cap (a request
+        that passes here is sent; the partner's rate and concurrency are the transport's)."""
         if self.stop.is_set():
             return False
         if self.push_budget is not None:

@@ -150,12 +150,24 @@ def call_partner(
     mask_answer: Callable[[bytes], str],
     actor=None,
     lead_count: int = 1,
+    claim: Callable[[], bool] | None = None,
     record: Callable[[CallResult], None] | None = None,
-) -> CallResult:
-    """``record`` stores what the caller makes of the result in the transaction that writes the
-    audit row, so the two commit together (one write per call; a push's final state never lags
-    its audit row)."""
-    exchange = transport.send(partner_id=partner.pk, request=request, timeouts=partner.timeouts)
+) -> CallResult | None:
+    """``claim`` runs once the partner has a free slot for this call, just before the request
+    leaves; if it says no, nothing is sent or recorded and the result is ``None``. ``record``
+    stores what the caller makes of the result in the transaction that writes the audit row, so
+    the two commit together (one write per call; a push's final state never lags its audit
+    row)."""
+    exchange = transport.send(
+        partner_id=partner.pk,
+        request=request,
+        timeouts=partner.timeouts,
+        max_in_flight=partner.max_concurrency,
+        per_second=partner.max_requests_per_second,
+        claim=claim,
+    )
+    if exchange is None:
+        return None
     outcome, answer, error = _interpret(exchange, parse)
     with transaction.atomic():
         entry = AuditLogEntry.objects.create(

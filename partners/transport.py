@@ -3,6 +3,7 @@ failures turned into values that say whether the request could have reached the 
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -10,6 +11,7 @@ import requests
 from django.conf import settings
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
 
+from partners.limits import gate_for
 from partners.protocols.base import OutboundRequest
 
 MAX_ANSWER_BYTES = 1_000_000
@@ -61,8 +63,25 @@ def _never_sent(exc: requests.RequestException) -> bool:
     return isinstance(reason, MaxRetryError) and isinstance(reason.reason, NewConnectionError)
 
 
-def send(*, partner_id: int, request: OutboundRequest, timeouts: tuple[float, float]) -> Exchange:
-    """Send the prepared bytes as they are. Never raises for network faults: returns them."""
+def send(
+    *,
+    partner_id: int,
+    request: OutboundRequest,
+    timeouts: tuple[float, float],
+    max_in_flight: int,
+    per_second: float,
+    claim: Callable[[], bool] | None = None,
+) -> Exchange | None:
+    """Send the prepared bytes as they are, within the partner's limits (waiting for a slot if
+    need be). ``claim``, if given, runs in the slot just before sending; if it says no, nothing
+    is sent and the answer is ``None``. Never raises for network faults: returns them."""
+    with gate_for(partner_id, max_in_flight=max_in_flight, per_second=per_second).passage():
+        if claim is not None and not claim():
+            return None
+        return _exchange(partner_id, request, timeouts)
+
+
+def _exchange(partner_id: int, request: OutboundRequest, timeouts: tuple[float, float]) -> Exchange:
     started = time.monotonic()
 
     def elapsed() -> int:

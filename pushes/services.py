@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from collision.models import CollisionResult
@@ -94,7 +93,7 @@ def push_leads(*, partner: Partner, leads: QuerySet[Lead], actor=None) -> PushSu
         if push is None:
             summary.already_pushed += 1
             continue
-        _send(push, actor=actor)
+        send_push(push, actor=actor)
         summary.count(push)
     return summary
 
@@ -106,8 +105,9 @@ def ensure_pushable(partner: Partner) -> None:
 
 
 def open_push(*, partner: Partner, lead: Lead, actor=None, job: Job | None = None) -> Push | None:
-    """Write the push row, already *sending* and ours to send, before anything leaves (one
-    INSERT: no pending row to claim afterwards); ``None`` if a live push already exists."""
+    """Write the push row, *pending*, before anything leaves; ``None`` if a live push already
+    exists. ``send_push`` turns it *sending* once the partner has a free slot for it, so a
+    push still waiting for one when its worker dies is sent by the next, not left unknown."""
     # A refused INSERT breaks an enclosing transaction unless it ran in a savepoint; outside
     # one it is its own transaction, and BEGIN ... COMMIT would triple the round trips.
     guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
@@ -118,23 +118,15 @@ def open_push(*, partner: Partner, lead: Lead, actor=None, job: Job | None = Non
                 partner=partner,
                 actor=_user(actor),
                 job=job,
-                state=PushState.SENDING,
-                attempts=1,
-                last_attempt_at=timezone.now(),
             )
     except IntegrityError:
         return None
 
 
 def send_push(push: Push, *, actor=None) -> CallResult | None:
-    """Send one pending push and settle it; ``None`` if another worker already claimed it."""
-    if not push.claim_for_sending():
-        return None
-    return _send(push, actor=actor)
-
-
-def _send(push: Push, *, actor) -> CallResult:
-    """Send a push we hold in *sending* and settle it by the answer (or its absence)."""
+    """Send one pending push and settle it by the answer (or its absence); ``None`` if another
+    worker claimed it first. The claim (pending → sending) is made in the partner's slot, just
+    before the request leaves."""
     partner = push.partner
     protocol = push_protocol(partner.push_protocol)
     request = protocol.build_request(
@@ -153,6 +145,7 @@ def _send(push: Push, *, actor) -> CallResult:
         parse=protocol.parse_answer,
         mask_answer=protocol.mask_answer,
         actor=actor,
+        claim=push.claim_for_sending,
         record=lambda call: _settle(push, call),
     )
 
@@ -204,8 +197,6 @@ def push_job_chunk(
     for lead in fresh:
         if lead.missing_push_fields():
             continue
-        if not before_request():
-            return ChunkOutcome.stopped()
         push = open_push(partner=partner, lead=lead, actor=job.created_by, job=job)
         if push is not None and (
             stop := _deliver(push, actor=job.created_by, before_request=before_request)
@@ -223,9 +214,8 @@ def push_job_chunk(
 
 
 def _deliver(push: Push, *, actor, before_request: Callable[[], bool]) -> ChunkOutcome | None:
-    """Send a push just opened (*sending*) or left pending, and retry it with backoff while it
-    provably never left (bounded). Returns an outcome only when the chunk must stop here. The
-    caller has passed ``before_request`` for a push it opened."""
+    """Send a pending push, and retry it with backoff while it provably never left (bounded).
+    Returns an outcome only when the chunk must stop here."""
     while True:
         if push.state == PushState.FAILED:
             if push.attempts >= settings.PUSH_MAX_ATTEMPTS:
@@ -233,11 +223,10 @@ def _deliver(push: Push, *, actor, before_request: Callable[[], bool]) -> ChunkO
             time.sleep(_backoff(push.attempts))
             if not push.reopen():
                 return None
-        if push.state == PushState.SENDING:
-            call = _send(push, actor=actor)
-        elif not before_request():
+        if not before_request():
             return ChunkOutcome.stopped()
-        elif (call := send_push(push, actor=actor)) is None:
+        call = send_push(push, actor=actor)
+        if call is None:
             return None  # another worker holds it
         if call.outcome in THROTTLED:
             return ChunkOutcome.throttled(call.error)
