@@ -69,6 +69,12 @@ def encryption_key() -> str:
     return settings.FIELD_ENCRYPTION_KEYS[0]
 
 
+def blind_index_key() -> bytes:
+    """The key of the blind indexes, checked: for the same helper process (leads.sealing),
+    which computes ``blind_index`` with it (the same digests, tested)."""
+    return _blind_index_key()
+
+
 def encrypt_bytes(data: bytes) -> bytes:
     """A Fernet token for raw bytes (an uploaded file waiting for its background task)."""
     return _fernet().encrypt(data)

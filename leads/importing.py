@@ -65,7 +65,16 @@ def _text(raw) -> str:
     return "".join(raw.split())
 
 
+# Cells that are already what cleaning makes of them (ASCII digits only: nothing to normalise).
+CLEAN_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+CLEAN_ID_NUMBER = re.compile(r"[0-9]{17}[0-9Xx]")
+
+
 def _phone(raw, label) -> str:
+    if raw.__class__ is float and raw.is_integer():
+        raw = str(int(raw))  # what cell_text makes of a phone typed as a number
+    if raw.__class__ is str and CLEAN_MOBILE.fullmatch(raw):
+        return raw  # the common case, already clean: _text would return it unchanged
     text = _text(raw)
     if not text:
         return ""
@@ -102,6 +111,8 @@ ZEROED_TAIL = re.compile(r"^\d{15}000$")
 
 
 def clean_id_number(raw) -> str:
+    if raw.__class__ is str and CLEAN_ID_NUMBER.fullmatch(raw):
+        return _valid_id_number(raw.upper())  # the common case: nothing to normalise
     if lost_digits(raw):
         raise Problem(
             _(
@@ -119,6 +130,10 @@ def clean_id_number(raw) -> str:
             )
             % {"text": text}
         )
+    return _valid_id_number(text)
+
+
+def _valid_id_number(text: str) -> str:
     try:
         validate_id_number(text)
     except ValidationError as exc:
@@ -290,6 +305,7 @@ class ColumnPlan:
     required: bool
     memo: dict | None  # repeating columns: each distinct cell value's outcome, cleaned once
     failed: set = field(default_factory=set)  # repeating columns: the values that were bad
+    had_problems: bool = False  # a bad cell seen in this column
 
 
 # --- the header row -----------------------------------------------------------------------
@@ -402,7 +418,7 @@ def clean_columns(rows: list[list], layout: Layout) -> tuple[dict[str, list], di
     for plan in layout.plan:
         raw = list(map(itemgetter(plan.index), rows))
         if plan.memo is None:
-            column, failed = _clean_each(raw, plan.clean)
+            column, failed = _clean_each(raw, plan)
         else:
             column, failed = _clean_repeating(raw, plan)
         for position in failed:
@@ -416,7 +432,13 @@ def clean_columns(rows: list[list], layout: Layout) -> tuple[dict[str, list], di
     return values, problems
 
 
-def _clean_each(raw: list, clean) -> tuple[list, list[int]]:
+def _clean_each(raw: list, plan: ColumnPlan) -> tuple[list, list[int]]:
+    clean = plan.clean
+    if not plan.had_problems:  # no bad cell in this column so far: clean it in one pass
+        try:
+            return list(map(clean, raw)), []
+        except Problem:
+            plan.had_problems = True  # from now on cell by cell, starting with this block
     column, failed = [], []
     append = column.append
     for position, value in enumerate(raw):
@@ -438,7 +460,7 @@ def _clean_repeating(raw: list, plan: ColumnPlan) -> tuple[list, list[int]]:
         if plan.failed.isdisjoint(raw):
             return column, []
     except TypeError:  # an unhashable cell value: clean the column cell by cell
-        return _clean_each(raw, plan.clean)
+        return _clean_each(raw, plan)
     return column, [i for i, outcome in enumerate(column) if outcome.__class__ is _Failed]
 
 

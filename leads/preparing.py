@@ -26,14 +26,15 @@ class StagedRows:
 
     ``values`` maps each field the file has to its column of clean values (a field the file
     lacks has no column); ``outcome`` is "", "new", "existing" or "update", ``target`` the
-    existing lead a row updates (or skips)."""
+    existing lead a row updates (or skips). ``phone_index`` and ``id_index`` (the blind
+    indexes) are None until computed."""
 
     __slots__ = ("number", "phone_index", "id_index", "values", "outcome", "target")
 
     def __init__(self, number, phone_index, id_index, values, outcome=None, target=None):
         self.number: list[int] = number
-        self.phone_index: list[str] = phone_index
-        self.id_index: list[str] = id_index
+        self.phone_index: list[str] | None = phone_index
+        self.id_index: list[str] | None = id_index
         self.values: dict[str, list] = values
         self.outcome: list[str] = [""] * len(number) if outcome is None else outcome
         self.target: list[int | None] = [None] * len(number) if target is None else target
@@ -51,7 +52,7 @@ class StagedRows:
             return self  # positions are always ascending and distinct: all of them
 
         def pick(column):
-            return [column[i] for i in positions]
+            return None if column is None else [column[i] for i in positions]
 
         return StagedRows(
             pick(self.number),
@@ -66,8 +67,8 @@ class StagedRows:
         """The rows from ``start`` up to ``stop``."""
         return StagedRows(
             self.number[start:stop],
-            self.phone_index[start:stop],
-            self.id_index[start:stop],
+            None if self.phone_index is None else self.phone_index[start:stop],
+            None if self.id_index is None else self.id_index[start:stop],
             {name: column[start:stop] for name, column in self.values.items()},
             self.outcome[start:stop],
             self.target[start:stop],
@@ -77,9 +78,10 @@ class StagedRows:
         """Remove the rows at ``positions`` (ascending), in place: a few deletions per column
         instead of a copy of every kept value."""
         columns = [self.number, self.phone_index, self.id_index, self.outcome, self.target]
-        _delete([*columns, *self.values.values()], positions)
+        _delete([c for c in [*columns, *self.values.values()] if c is not None], positions)
 
     def extend(self, other: "StagedRows") -> None:
+        """Append ``other``'s rows (both with their blind indexes computed)."""
         self.number += other.number
         self.phone_index += other.phone_index
         self.id_index += other.id_index
@@ -101,7 +103,7 @@ class StagedRows:
         """JSON-ready, a list per column (staged encrypted between preview and import). The
         blind indexes are left out: computing them again costs less than a third of staging
         them (they would be 38% of the bytes to encode, encrypt, write, read, decrypt and
-        decode), and they are then computed with the current ``BLIND_INDEX_KEY``."""
+        decode), and at import they are computed with the current ``BLIND_INDEX_KEY``."""
         return {
             "number": self.number,
             "values": self.values,
@@ -111,21 +113,13 @@ class StagedRows:
 
     @classmethod
     def from_payload(cls, payload: dict) -> "StagedRows":
-        phone_index, id_index = indexers()
         values = payload["values"]
-        return cls(
-            payload["number"],
-            list(map(phone_index, values["phone"])),
-            list(map(id_index, values["id_number"])),
-            values,
-            payload["outcome"],
-            payload["target"],
-        )
+        return cls(payload["number"], None, None, values, payload["outcome"], payload["target"])
 
 
-def prepare_block(block: list[tuple[int, list]], layout: Layout, indexers) -> tuple:
+def prepare_block(block: list[tuple[int, list]], layout: Layout) -> tuple:
     """Clean one block of ``(row number, cells)``: returns ``(rows counted, StagedRows of the
-    valid ones, rejected rows)``, a rejected row being ``[number, cells as text, [[field,
+    valid ones (no blind indexes yet), rejected rows)``, a rejected row being ``[number, cells as text, [[field,
     reason], ...]]``, in file order."""
     numbers, rows = [], []
     for number, cells in block:
@@ -139,14 +133,7 @@ def prepare_block(block: list[tuple[int, list]], layout: Layout, indexers) -> tu
         rejected.append([numbers[position], cells, [list(p) for p in problems[position]]])
     count = len(rows)
     _delete([numbers, *values.values()], bad)
-    phone_index, id_index = indexers
-    staged = StagedRows(
-        numbers,
-        list(map(phone_index, values["phone"])),
-        list(map(id_index, values["id_number"])),  # upper-case by now, as id_number_index wants
-        values,
-    )
-    return count, staged, rejected
+    return count, StagedRows(numbers, None, None, values), rejected
 
 
 def _delete(columns: list[list], positions: list[int]) -> None:
@@ -164,12 +151,12 @@ def blocks(rows: Iterable[tuple[int, list]]) -> Iterator[list[tuple[int, list]]]
 def prepare(row_blocks, layout: Layout):
     """``(block, prepared)`` in file order. The memos of repeating columns live on ``layout``,
     so for one analysis only (no names linger in a long-lived worker)."""
-    bound = indexers()
     for block in row_blocks:
-        yield block, prepare_block(block, layout, bound)
+        yield block, prepare_block(block, layout)
 
 
-def indexers():
-    """leads.models.phone_index and id_number_index (for an upper-case ID number), bound to the
-    current key once instead of setting the key up per call."""
-    return blind_indexer(PHONE_INDEX), blind_indexer(ID_NUMBER_INDEX)
+def blind_indexes(phones: list[str], id_numbers: list[str]) -> tuple[list[str], list[str]]:
+    """leads.models.phone_index and id_number_index of clean values (ID numbers are upper-case
+    by now), with the key set up once instead of per call."""
+    phone_index, id_index = blind_indexer(PHONE_INDEX), blind_indexer(ID_NUMBER_INDEX)
+    return list(map(phone_index, phones)), list(map(id_index, id_numbers))

@@ -22,7 +22,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.crypto import decrypt_bytes, encrypt, encrypt_bytes, encryption_key
+from core.crypto import (
+    blind_index_key,
+    decrypt_bytes,
+    encrypt,
+    encrypt_bytes,
+    encryption_key,
+)
 from leads import sealing
 from leads.importing import (
     COLUMNS,
@@ -34,6 +40,8 @@ from leads.importing import (
     masked,
 )
 from leads.models import (
+    ID_NUMBER_INDEX,
+    PHONE_INDEX,
     SEALED_FIELDS,
     ChunkKind,
     ExportKind,
@@ -44,14 +52,14 @@ from leads.models import (
     Lead,
     OnDuplicate,
 )
-from leads.preparing import StagedRows, blocks, prepare
+from leads.preparing import StagedRows, blind_indexes, blocks, prepare
 from leads.spreadsheets import SheetSpec, UnreadableFile, cell_text, open_sheet, write_xlsx
 
 logger = logging.getLogger(__name__)
 
 CHUNK_ROWS = 10_000
 SEAL_PART = 2000  # rows per sealing job: the helper starts on a chunk's first rows at once
-SEAL_HELPER_ROWS = 20_000  # from this many new leads a helper process seals, on another core
+HELPER_ROWS = 20_000  # importing this many new leads, a helper process seals them (other core)
 QUERY_SLICE = 1000  # blind indexes per IN (...) look-up
 PREVIEW_ROWS = 200
 UPLOAD_PIECE = 1 << 20
@@ -192,6 +200,9 @@ class Analysis:
                     self._reject(number, [cell_text(c) for c in cells[number]], problems)
                 counts["duplicate_in_file"] += len(repeated)
                 staged.drop([position for position, _problems in repeated])
+            staged.phone_index, staged.id_index = blind_indexes(
+                values["phone"], values["id_number"]
+            )
             self.pending.extend(staged)
             if len(self.pending) >= CHUNK_ROWS:
                 self._flush()
@@ -385,7 +396,7 @@ def import_batch_commit(batch_id: int) -> ImportBatch | None:
 
 
 def _write_batch(batch: ImportBatch, *, recheck: bool) -> None:
-    helper = batch.rows_new >= SEAL_HELPER_ROWS and _cores() > 1
+    helper = _use_helper(batch.rows_new)
     with transaction.atomic(), _index_cache(), Sealer(helper=helper) as sealer:
         writer = Writer(batch, recheck=recheck, sealer=sealer)
         chunks = batch.chunks.filter(kind=ChunkKind.VALID).order_by("number")
@@ -412,22 +423,31 @@ def _index_cache():
             cursor.execute(f"PRAGMA cache_size = {int(previous)}")
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+def _use_helper(rows: int) -> bool:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return rows >= HELPER_ROWS and (cores or 1) > 1
 
 
 class Sealer:
-    """Seals new leads' personal data (``leads.sealing``): for a big import in a helper process
-    on another core, while this process inserts the leads sealed before; otherwise right here.
-    The tokens are the same either way (the key ``encrypt`` uses, the same JSON)."""
+    """Seals new leads' personal data and computes their blind indexes (``leads.sealing``): for
+    a big import in a helper process on another core, while this process inserts the leads
+    sealed before; otherwise right here. The results are the same either way (the key
+    ``encrypt`` uses, the same JSON, the same indexes).
+
+    Not used by the analysis: there the blind indexes are the only such work (~0.25 s per 100k
+    rows), and feeding a helper cost the analysing process more than that (measured)."""
 
     def __init__(self, *, helper: bool):
         self.helper = None
         if helper:
             try:
-                self.helper = sealing.Helper(encryption_key())
+                self.helper = sealing.Helper(
+                    fernet_key=encryption_key(),
+                    index_key=blind_index_key(),
+                    purposes=(PHONE_INDEX, ID_NUMBER_INDEX),
+                )
             except OSError:
-                logger.warning("sealing helper could not start: sealing in this process")
+                logger.warning("import helper process could not start: working in this one")
 
     def __enter__(self):
         return self
@@ -439,12 +459,20 @@ class Sealer:
             else:
                 self.helper.abort()
 
-    def seal(self, rows: StagedRows):
-        """Start sealing ``rows``; returns a function that gives their ``pii`` column."""
+    def seal(self, rows: StagedRows, *, indexes: bool):
+        """Start sealing ``rows``: returns a function that gives their ``pii`` column, or with
+        ``indexes`` ``(pii, phone indexes, ID number indexes)``."""
         columns = [(name, rows.values[name]) for name in SEALED_FIELDS if name in rows.values]
         if self.helper is not None:
-            return self.helper.submit(columns, len(rows))
-        return lambda: sealing.seal(encrypt, columns, len(rows))
+            return self.helper.seal(columns, len(rows), indexes=indexes)
+
+        def sealed():
+            pii = sealing.seal(encrypt, columns, len(rows))
+            if not indexes:
+                return pii
+            return (pii, *blind_indexes(rows.values["phone"], rows.values["id_number"]))
+
+        return sealed
 
 
 class Writer:
@@ -467,6 +495,9 @@ class Writer:
             self.counts["skipped"] += len(rows) - len(new)
             self._create(rows.take(new))
             return
+        rows.phone_index, rows.id_index = blind_indexes(
+            rows.values["phone"], rows.values["id_number"]
+        )
         lookup = (
             range(len(rows))
             if self.recheck
@@ -506,12 +537,16 @@ class Writer:
         earlier = len(self.queued)
         for start in range(0, len(rows), SEAL_PART):
             part = rows.part(start, start + SEAL_PART)
-            self.queued.append((part, self.sealer.seal(part)))
+            sealed = self.sealer.seal(part, indexes=part.phone_index is None)
+            self.queued.append((part, sealed))
         for _earlier in range(earlier):
             self._insert(*self.queued.popleft())
 
     def _insert(self, rows: StagedRows, sealed) -> None:
-        insert_leads(rows, batch=self.batch, pii=sealed())
+        pii = sealed()
+        if rows.phone_index is None:
+            pii, rows.phone_index, rows.id_index = pii
+        insert_leads(rows, batch=self.batch, pii=pii)
         self.counts["created"] += len(rows)
 
     def _update(self, updates: dict[int, dict]) -> None:
@@ -560,6 +595,10 @@ def insert_leads(rows: StagedRows, *, batch: ImportBatch, pii: list[str] | None 
     blind-index columns are unique)."""
     if not rows:
         return
+    if rows.phone_index is None:
+        rows.phone_index, rows.id_index = blind_indexes(
+            rows.values["phone"], rows.values["id_number"]
+        )
     meta = Lead._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     constants = {
@@ -571,7 +610,7 @@ def insert_leads(rows: StagedRows, *, batch: ImportBatch, pii: list[str] | None 
     columns = []
     for f in fields:
         if f.name == "pii":
-            columns.append(Sealer(helper=False).seal(rows)() if pii is None else pii)
+            columns.append(Sealer(helper=False).seal(rows, indexes=False)() if pii is None else pii)
         elif f.name == "phone_index":
             columns.append(rows.phone_index)
         elif f.name == "id_number_index":

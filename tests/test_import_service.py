@@ -447,19 +447,19 @@ def test_sealing_in_a_helper_process_or_here_gives_the_same_leads(monkeypatch, h
     from core.crypto import decrypt
     from leads import sealing
 
-    monkeypatch.setattr(services, "SEAL_HELPER_ROWS", 1 if helper else 10**9)
+    monkeypatch.setattr(services, "HELPER_ROWS", 1 if helper else 10**9)
     monkeypatch.setattr(services, "SEAL_PART", 7)  # several jobs in flight, inserted in order
     started = []
     original = sealing.Helper.__init__
     monkeypatch.setattr(
-        sealing.Helper, "__init__", lambda self, key: started.append(1) or original(self, key)
+        sealing.Helper, "__init__", lambda self, **keys: started.append(1) or original(self, **keys)
     )
     rows = lead_rows(30)
     rows[4][3] = ""  # no WeChat: left out of the sealed object
     batch = import_file(xlsx_bytes(CHINESE_HEADERS, rows))
 
     assert batch.state == ImportState.DONE and batch.leads_created == 30
-    assert bool(started) == (helper and services._cores() > 1)
+    assert bool(started) == (helper and services._use_helper(1))
     leads = list(Lead.objects.order_by("pk"))
     assert [lead.phone for lead in leads] == [row[PHONE] for row in rows]  # file order
     assert [lead.name for lead in leads] == [row[NAME] for row in rows]
@@ -468,16 +468,26 @@ def test_sealing_in_a_helper_process_or_here_gives_the_same_leads(monkeypatch, h
     assert decrypt(token).startswith('{"phone":"' + rows[0][PHONE] + '","id_number":')
 
 
-def test_a_helper_that_fails_fails_the_whole_import(monkeypatch):
-    monkeypatch.setattr(services, "SEAL_HELPER_ROWS", 1)
-    monkeypatch.setattr(services, "_cores", lambda: 2)
-    monkeypatch.setattr(services, "encryption_key", lambda: "not a Fernet key")  # helper exits
+def test_a_helper_that_fails_fails_the_import_and_writes_nothing(monkeypatch):
     batch = analyse(xlsx_bytes(CHINESE_HEADERS, lead_rows(12)))
+    monkeypatch.setattr(services, "_use_helper", lambda rows: True)
+    monkeypatch.setattr(services, "encryption_key", lambda: "not a Fernet key")  # helper exits
     with pytest.raises(Exception, match="sealing helper stopped"):
         services.import_batch_confirm(batch)
     batch.refresh_from_db()
     assert batch.state == ImportState.FAILED and "未导入任何数据" in batch.error
     assert Lead.objects.count() == 0
+
+
+def test_the_helper_computes_the_same_blind_indexes():
+    from core.crypto import blind_index_key
+    from leads.models import ID_NUMBER_INDEX, PHONE_INDEX, id_number_index
+    from leads.sealing import indexer
+
+    phone = indexer(blind_index_key(), PHONE_INDEX)
+    id_number = indexer(blind_index_key(), ID_NUMBER_INDEX)
+    assert phone("18698574854") == phone_index("18698574854")
+    assert id_number(VALID_ID) == id_number_index(VALID_ID)
 
 
 def test_a_bad_value_of_a_repeating_column_is_rejected_in_every_block(monkeypatch):
