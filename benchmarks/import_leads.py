@@ -11,7 +11,8 @@ of that process) for:
   (a) stock django-import-export: its XLSX format (openpyxl) and a ModelResource, one
       ``import_data`` call, as its admin does on confirm;
   ours: the admin's path: upload → analysis (the preview) → confirm → import, through
-      leads.services and the leads.tasks tasks (immediate backend);
+      leads.services and the leads.tasks tasks (immediate backend); the import's sealing helper
+      process (leads.sealing) is reported with its own peak memory;
   and the export of all imported leads to .xlsx and .csv through leads.exporting.
 """
 
@@ -190,8 +191,10 @@ def measure_stock(path: str, db: str, limit: int) -> dict:
 
 def measure_ours(path: str, db: str, known: str) -> dict:
     django_setup(db)
-    from leads import services
+    from leads import sealing, services
     from leads.models import Lead
+
+    helper_peaks = watch_helpers(sealing)
 
     seed_existing(json.loads(Path(known).read_text()))
     _trace("seeded")
@@ -218,7 +221,27 @@ def measure_ours(path: str, db: str, known: str) -> dict:
         "in_file": batch.rows_duplicate_in_file,
         "existing": batch.rows_existing,
         "created": Lead.objects.count() - before,
+        "helper_peak_mb": max(helper_peaks, default=0),
     }
+
+
+def watch_helpers(sealing) -> list[float]:
+    """The peak memory (VmHWM) of each sealing helper process, read just before it ends (its
+    ``ru_maxrss`` as a child would be this process's size when it was started)."""
+    peaks = []
+    close = sealing.Helper.close
+
+    def closing(helper):
+        try:
+            status = Path(f"/proc/{helper.process.pid}/status").read_text()
+            kilobytes = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+            peaks.append(int(kilobytes.split()[1]) / 1024)
+        except (OSError, StopIteration):
+            pass
+        close(helper)
+
+    sealing.Helper.close = closing
+    return peaks
 
 
 def _trace(label: str) -> None:
@@ -366,6 +389,7 @@ def report(args, floor, stock, ours, exports) -> None:
     line("ours: upload → preview → confirm → import", ours)
     print(
         f"      analysis (preview) {ours['analysis_seconds']:.2f} s + import {ours['import_seconds']:.2f} s"
+        f"; sealing helper process peak {ours['helper_peak_mb']:.0f} MB"
     )
     for fmt, result in exports.items():
         line(

@@ -280,6 +280,7 @@ IGNORED = {header_key("错误原因"), "reason"}
 
 
 MEMO_LIMIT = 50_000  # distinct values remembered per repeating column and analysis
+MEMO_WARM_UP = 5000  # distinct values seen before a column may give up its memo
 _MISSING = object()
 
 
@@ -465,16 +466,19 @@ def _clean_repeating(raw: list, plan: ColumnPlan) -> tuple[list, list[int]]:
 
 
 def _remember(raw: list, plan: ColumnPlan) -> list:
-    memo, outcomes = plan.memo, {}
+    memo, outcomes, new = plan.memo, {}, 0
     for value in set(raw):
         outcome = memo.get(value, _MISSING)
         if outcome is _MISSING:
+            new += 1
             outcome = _outcome(plan.clean, value)
             if len(memo) < MEMO_LIMIT:
                 memo[value] = outcome
             if outcome.__class__ is _Failed:
                 plan.failed.add(value)
         outcomes[value] = outcome
+    if new > len(raw) // 2 and len(memo) > MEMO_WARM_UP:
+        plan.memo = None  # mostly new values still (names, say): cleaning each cell is cheaper
     return list(map(outcomes.__getitem__, raw))
 
 

@@ -1,24 +1,25 @@
 """The CPU-heavy, database-free part of an analysis, one block of rows at a time: clean every
-cell and compute the blind indexes. Pure: plain values in, plain values out.
+cell; and the blind indexes of clean values. Pure: plain values in, plain values out.
 
 Rows travel column by column (``StagedRows``): cleaning, selecting, staging as JSON and
 inserting then cost a few C-level passes per column instead of Python work per cell.
 
-Tried and dropped: running every other block in a forked worker. On this 2-core machine shared
+Tried and dropped: running every other block in a forked worker (on this 2-core machine shared
 with other work it saved ~0.5 s of ~7 s, not worth forking a process that holds a database
-connection.
+connection); computing the analysis' blind indexes in the import's helper process (the threads
+feeding it cost more than the ~0.25 s it took); deflating the staged rows (a quarter of the
+bytes, no faster overall).
 """
 
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
 from core.crypto import blind_indexer
-from leads.importing import COLUMNS, Layout, clean_columns, is_blank
+from leads.importing import Layout, clean_columns, is_blank
 from leads.models import ID_NUMBER_INDEX, PHONE_INDEX
 from leads.spreadsheets import cell_text
 
 BLOCK_ROWS = 2000
-FIELDS = [c.field for c in COLUMNS]
 
 
 class StagedRows:
@@ -119,8 +120,8 @@ class StagedRows:
 
 def prepare_block(block: list[tuple[int, list]], layout: Layout) -> tuple:
     """Clean one block of ``(row number, cells)``: returns ``(rows counted, StagedRows of the
-    valid ones (no blind indexes yet), rejected rows)``, a rejected row being ``[number, cells as text, [[field,
-    reason], ...]]``, in file order."""
+    valid ones (no blind indexes yet), rejected rows)``, a rejected row being ``[number, cells
+    as text, [[field, reason], ...]]``, in file order."""
     numbers, rows = [], []
     for number, cells in block:
         if not is_blank(cells):

@@ -2,8 +2,10 @@
 
 The admin, the CLI, the background tasks and the benchmark all go through these functions.
 The uploaded file waits Fernet-encrypted (1 MiB pieces) until analysed; the analysed rows wait
-encrypted in chunks until imported; both are dropped once done with (rejected rows after the
-retention period, so the operator can still download them to fix).
+encrypted in chunks (one JSON list per column, see leads.preparing.StagedRows) until imported;
+both are dropped once done with (rejected rows after the retention period, so the operator can
+still download them to fix). A big import has a helper process (leads.sealing) seal the new
+leads' personal data while it inserts.
 """
 
 import logging

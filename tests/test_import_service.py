@@ -502,3 +502,17 @@ def test_a_bad_value_of_a_repeating_column_is_rejected_in_every_block(monkeypatc
     assert set(reasons(batch)) == {3, 7, 12}  # the header is row 1
     assert batch.leads_created == 9
     assert Lead.objects.get(phone_index=phone_index(rows[7][PHONE])).edu_level == "硕士及以上"
+
+
+def test_a_repeating_column_of_mostly_new_values_stops_remembering_and_still_checks(monkeypatch):
+    from leads import importing, preparing
+
+    monkeypatch.setattr(preparing, "BLOCK_ROWS", 4)
+    monkeypatch.setattr(importing, "MEMO_WARM_UP", 0)
+    rows = lead_rows(12)
+    for i, row in enumerate(rows):
+        row[NAME] = f"测试{i}"  # every name new: the column gives its memo up after a block
+    rows[9][NAME] = "名" * 51
+    batch = import_file(xlsx_bytes(CHINESE_HEADERS, rows))
+    assert reasons(batch) == {11: [("姓名", "姓名太长（最多 50 个字）")]}
+    assert batch.leads_created == 11
