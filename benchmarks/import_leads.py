@@ -7,11 +7,14 @@ and leads already in the database), then runs each measurement in a fresh proces
 throwaway SQLite file (never db.sqlite3), and prints seconds, rows/s and peak memory (max RSS
 of that process) for:
 
-  (b) the floor: only reading the file with python-calamine (no cleaning, no database);
+  (b) the floor: only reading the file with python-calamine (no cleaning, no database),
+      measured just before and just after ours (the machine is shared: a load that comes and
+      goes would otherwise land on one side of the ratio only), ours compared with the mean;
   (a) stock django-import-export: its XLSX format (openpyxl) and a ModelResource, one
       ``import_data`` call, as its admin does on confirm;
   ours: the admin's path: upload → analysis (the preview) → confirm → import, through
-      leads.services and the leads.tasks tasks (immediate backend);
+      leads.services and the leads.tasks tasks (immediate backend); the import's sealing helper
+      process (leads.sealing) is reported with its own peak memory;
   and the export of all imported leads to .xlsx and .csv through leads.exporting.
 """
 
@@ -190,8 +193,10 @@ def measure_stock(path: str, db: str, limit: int) -> dict:
 
 def measure_ours(path: str, db: str, known: str) -> dict:
     django_setup(db)
-    from leads import services
+    from leads import sealing, services
     from leads.models import Lead
+
+    helper_peaks = watch_helpers(sealing)
 
     seed_existing(json.loads(Path(known).read_text()))
     _trace("seeded")
@@ -218,7 +223,27 @@ def measure_ours(path: str, db: str, known: str) -> dict:
         "in_file": batch.rows_duplicate_in_file,
         "existing": batch.rows_existing,
         "created": Lead.objects.count() - before,
+        "helper_peak_mb": max(helper_peaks, default=0),
     }
+
+
+def watch_helpers(sealing) -> list[float]:
+    """The peak memory (VmHWM) of each sealing helper process, read just before it ends (its
+    ``ru_maxrss`` as a child would be this process's size when it was started)."""
+    peaks = []
+    close = sealing.Helper.close
+
+    def closing(helper):
+        try:
+            status = Path(f"/proc/{helper.process.pid}/status").read_text()
+            kilobytes = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+            peaks.append(int(kilobytes.split()[1]) / 1024)
+        except (OSError, StopIteration):
+            pass
+        close(helper)
+
+    sealing.Helper.close = closing
+    return peaks
 
 
 def _trace(label: str) -> None:
@@ -332,14 +357,26 @@ def main() -> None:
             shutil.copy(template, path)
             return str(path)
 
-        floor = run_child("floor", str(xlsx))
+        floor_before = run_child("floor", str(xlsx))
         ours_db = fresh("ours")
         ours = run_child("ours", str(xlsx), ours_db, str(known))
+        floor = bracket(floor_before, run_child("floor", str(xlsx)))
         exports = {fmt: run_child("export", ours_db, fmt) for fmt in ("xlsx", "csv")}
         stock = None
         if not args.skip_stock:
             stock = run_child("stock", str(xlsx), fresh("stock"), str(args.baseline_rows))
     report(args, floor, stock, ours, exports)
+
+
+def bracket(before: dict, after: dict) -> dict:
+    """The floor as the mean of the two measured around ours."""
+    return {
+        "seconds": (before["seconds"] + after["seconds"]) / 2,
+        "rows": before["rows"],
+        "peak_mb": max(before["peak_mb"], after["peak_mb"]),
+        "before": before["seconds"],
+        "after": after["seconds"],
+    }
 
 
 def report(args, floor, stock, ours, exports) -> None:
@@ -356,6 +393,7 @@ def report(args, floor, stock, ours, exports) -> None:
     )
     print(f"{'':<44}{'seconds':>9}{'rows/s':>10}{'peak MB':>10}")
     line("(b) floor: read only (python-calamine)", floor)
+    print(f"      {floor['before']:.2f} s before ours, {floor['after']:.2f} s after: their mean")
     if stock:
         label = "(a) stock django-import-export ModelResource"
         line(label, stock)
@@ -366,6 +404,11 @@ def report(args, floor, stock, ours, exports) -> None:
     line("ours: upload → preview → confirm → import", ours)
     print(
         f"      analysis (preview) {ours['analysis_seconds']:.2f} s + import {ours['import_seconds']:.2f} s"
+        + (
+            f"; sealing helper process peak {ours['helper_peak_mb']:.0f} MB"
+            if ours["helper_peak_mb"]
+            else "; no sealing helper (a small import)"
+        )
     )
     for fmt, result in exports.items():
         line(

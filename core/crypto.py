@@ -61,6 +61,20 @@ def decrypt(token: str) -> str:
         ) from exc
 
 
+def encryption_key() -> str:
+    """The key new tokens are made with (the first of FIELD_ENCRYPTION_KEYS), checked like every
+    other use of it: for a helper process that encrypts on this process's behalf with a
+    ``Fernet`` of its own (leads.sealing), making the tokens ``encrypt`` makes."""
+    _fernet()  # ImproperlyConfigured when missing or malformed
+    return settings.FIELD_ENCRYPTION_KEYS[0]
+
+
+def blind_index_key() -> bytes:
+    """The key of the blind indexes, checked: for the same helper process (leads.sealing),
+    which computes ``blind_index`` with it (the same digests, tested)."""
+    return _blind_index_key()
+
+
 def encrypt_bytes(data: bytes) -> bytes:
     """A Fernet token for raw bytes (an uploaded file waiting for its background task)."""
     return _fernet().encrypt(data)

@@ -9,6 +9,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
@@ -64,7 +65,16 @@ def _text(raw) -> str:
     return "".join(raw.split())
 
 
+# Cells that are already what cleaning makes of them (ASCII digits only: nothing to normalise).
+CLEAN_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+CLEAN_ID_NUMBER = re.compile(r"[0-9]{17}[0-9Xx]")
+
+
 def _phone(raw, label) -> str:
+    if raw.__class__ is float and raw.is_integer():
+        raw = str(int(raw))  # what cell_text makes of a phone typed as a number
+    if raw.__class__ is str and CLEAN_MOBILE.fullmatch(raw):
+        return raw  # the common case, already clean: _text would return it unchanged
     text = _text(raw)
     if not text:
         return ""
@@ -101,6 +111,8 @@ ZEROED_TAIL = re.compile(r"^\d{15}000$")
 
 
 def clean_id_number(raw) -> str:
+    if raw.__class__ is str and CLEAN_ID_NUMBER.fullmatch(raw):
+        return _valid_id_number(raw.upper())  # the common case: nothing to normalise
     if lost_digits(raw):
         raise Problem(
             _(
@@ -111,13 +123,17 @@ def clean_id_number(raw) -> str:
     text = _text(raw).upper()
     if not text:
         return ""
-    if looks_scientific(text):
+    if "E" in text and looks_scientific(text):  # the test first: this runs for every row
         raise Problem(
             _(
                 "身份证号被 Excel 显示成了科学计数法（%(text)s），后几位已丢失：请把这一列设为“文本”后重新填写"
             )
             % {"text": text}
         )
+    return _valid_id_number(text)
+
+
+def _valid_id_number(text: str) -> str:
     try:
         validate_id_number(text)
     except ValidationError as exc:
@@ -143,9 +159,12 @@ def _limited(length: int, label) -> Callable[[object], str]:
     return clean
 
 
+QQ_PATTERN = re.compile(r"[1-9]\d{4,11}")
+
+
 def clean_qq(raw) -> str:
     text = _text(raw)
-    if text and not re.fullmatch(r"[1-9]\d{4,11}", text):
+    if text and not QQ_PATTERN.fullmatch(text):
         raise Problem(_("QQ 号应为 5–12 位数字"))
     return text
 
@@ -260,36 +279,34 @@ REASON_HEADER = L("错误原因")
 IGNORED = {header_key("错误原因"), "reason"}
 
 
-MEMO_LIMIT = 50_000
+MEMO_LIMIT = 50_000  # distinct values remembered per repeating column and analysis
+MEMO_WARM_UP = 5000  # distinct values seen before a column may give up its memo
+_MISSING = object()
 
 
 class _Failed(str):
-    """A remembered Problem: its message only (an exception would pin its traceback's frames,
-    and with them whole blocks of rows)."""
+    """A bad cell's outcome: the Problem's message only (an exception would pin its traceback's
+    frames, and with them whole blocks of rows)."""
 
 
-def remembered(clean: Callable[[object], object]) -> Callable[[object], object]:
-    """``clean`` run once per distinct cell value (a pure function; its Problem remembered too):
-    a column of provinces or education levels holds a handful of values across 100k rows."""
-    memo: dict = {}
+def _outcome(clean: Callable[[object], object], raw):
+    try:
+        return clean(raw)
+    except Problem as problem:
+        return _Failed(str(problem))
 
-    def cached(raw):
-        try:
-            outcome = memo[raw]
-        except KeyError:
-            try:
-                outcome = clean(raw)
-            except Problem as problem:
-                outcome = _Failed(str(problem))
-            if len(memo) < MEMO_LIMIT:
-                memo[raw] = outcome
-        except TypeError:  # an unhashable cell value: clean it as it is
-            return clean(raw)
-        if outcome.__class__ is _Failed:
-            raise Problem(str(outcome))
-        return outcome
 
-    return cached
+@dataclass
+class ColumnPlan:
+    """How one column of the file is cleaned during one analysis."""
+
+    index: int  # position in the file's rows
+    field: str
+    clean: Callable[[object], object]
+    required: bool
+    memo: dict | None  # repeating columns: each distinct cell value's outcome, cleaned once
+    failed: set = field(default_factory=set)  # repeating columns: the values that were bad
+    had_problems: bool = False  # a bad cell seen in this column
 
 
 # --- the header row -----------------------------------------------------------------------
@@ -304,13 +321,14 @@ class Layout:
     columns: dict[int, Column]  # file column index → what it holds
     unknown: list[str]  # headers we do not recognise (reported, never silently dropped)
     ignored: list[int] = field(default_factory=list)  # e.g. our own "错误原因" column
-    plan: list[tuple] = field(default_factory=list)  # (index, field, clean, required), for speed
+    plan: list[ColumnPlan] = field(default_factory=list)  # the known columns, in file order
 
     def __post_init__(self):
         self.plan = [
-            (i, c.field, remembered(c.clean) if c.repeats else c.clean, c.required)
+            ColumnPlan(i, c.field, c.clean, c.required, {} if c.repeats else None)
             for i, c in sorted(self.columns.items())
         ]
+        self.width = max(self.columns, default=-1) + 1  # cells a row needs to hold them all
 
     def describe(self) -> list[dict]:
         """Every column of the file, in order, with the Lead attribute it fills ("" unknown,
@@ -377,34 +395,91 @@ def _layout(header_row: int, cells: list) -> Layout:
     return Layout(header_row, headers, columns, unknown, ignored)
 
 
-# --- one row ------------------------------------------------------------------------------
-
-
-@dataclass
-class CleanRow:
-    number: int
-    values: dict  # Lead attribute → clean value (only the file's columns)
-    problems: list[tuple[str, str]]  # (field, reason)
+# --- a block of rows, column by column ------------------------------------------------------
 
 
 def is_blank(cells: list) -> bool:
-    return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+    for cell in cells:
+        if cell is not None and not (isinstance(cell, str) and not cell.strip()):
+            return False
+    return True
 
 
-def clean_row(number: int, cells: list, layout: Layout) -> CleanRow:
-    values, problems = {}, []
-    width = len(cells)
-    for index, name, clean, required in layout.plan:
+def clean_columns(rows: list[list], layout: Layout) -> tuple[dict[str, list], dict[int, list]]:
+    """Clean every known cell of a block of (non-blank) rows, one column at a time: a column of
+    a repeating field is cleaned once per distinct value, the others cell by cell.
+
+    Returns ``(values, problems)``: ``values`` maps each field of the file to its column of
+    clean values (a bad cell holds a ``_Failed`` message), ``problems`` maps the position of
+    each bad row to its ``(field, reason)`` pairs, in the file's column order."""
+    width = layout.width
+    if any(len(row) < width for row in rows):  # CSV rows may stop early
+        rows = [row if len(row) >= width else [*row, *[""] * (width - len(row))] for row in rows]
+    values, problems = {}, {}
+    for plan in layout.plan:
+        raw = list(map(itemgetter(plan.index), rows))
+        if plan.memo is None:
+            column, failed = _clean_each(raw, plan)
+        else:
+            column, failed = _clean_repeating(raw, plan)
+        for position in failed:
+            problems.setdefault(position, []).append((plan.field, str(column[position])))
+        if plan.required and not all(column):
+            empty = _("%(label)s不能为空") % {"label": COLUMNS_BY_FIELD[plan.field].label}
+            for position, value in enumerate(column):
+                if not value:
+                    problems.setdefault(position, []).append((plan.field, empty))
+        values[plan.field] = column
+    return values, problems
+
+
+def _clean_each(raw: list, plan: ColumnPlan) -> tuple[list, list[int]]:
+    clean = plan.clean
+    if not plan.had_problems:  # no bad cell in this column so far: clean it in one pass
         try:
-            value = clean(cells[index] if index < width else "")
+            return list(map(clean, raw)), []
+        except Problem:
+            plan.had_problems = True  # from now on cell by cell, starting with this block
+    column, failed = [], []
+    append = column.append
+    for position, value in enumerate(raw):
+        try:
+            append(clean(value))
         except Problem as problem:
-            problems.append((name, str(problem)))
-            continue
-        if required and not value:
-            label = COLUMNS_BY_FIELD[name].label
-            problems.append((name, _("%(label)s不能为空") % {"label": label}))
-        values[name] = value
-    return CleanRow(number, values, problems)
+            append(_Failed(str(problem)))
+            failed.append(position)
+    return column, failed
+
+
+def _clean_repeating(raw: list, plan: ColumnPlan) -> tuple[list, list[int]]:
+    """Each distinct value cleaned once per analysis (the memo), then looked up per cell."""
+    try:
+        try:
+            column = list(map(plan.memo.__getitem__, raw))  # all seen before: the usual case
+        except KeyError:
+            column = _remember(raw, plan)
+        if plan.failed.isdisjoint(raw):
+            return column, []
+    except TypeError:  # an unhashable cell value: clean the column cell by cell
+        return _clean_each(raw, plan)
+    return column, [i for i, outcome in enumerate(column) if outcome.__class__ is _Failed]
+
+
+def _remember(raw: list, plan: ColumnPlan) -> list:
+    memo, outcomes, new = plan.memo, {}, 0
+    for value in set(raw):
+        outcome = memo.get(value, _MISSING)
+        if outcome is _MISSING:
+            new += 1
+            outcome = _outcome(plan.clean, value)
+            if len(memo) < MEMO_LIMIT:
+                memo[value] = outcome
+            if outcome.__class__ is _Failed:
+                plan.failed.add(value)
+        outcomes[value] = outcome
+    if new > len(raw) // 2 and len(memo) > MEMO_WARM_UP:
+        plan.memo = None  # mostly new values still (names, say): cleaning each cell is cheaper
+    return list(map(outcomes.__getitem__, raw))
 
 
 class DuplicateTracker:
@@ -413,6 +488,18 @@ class DuplicateTracker:
     def __init__(self):
         self.phones: dict[str, int] = {}
         self.id_numbers: dict[str, int] = {}
+
+    def repeated(self, numbers: list[int], phones: list[str], id_numbers: list[str]) -> list:
+        """The rows (positions) of a block that repeat an earlier row, with their problems; the
+        others are remembered."""
+        found, phones_seen, ids_seen = [], self.phones, self.id_numbers
+        for position, phone in enumerate(phones):
+            id_number = id_numbers[position]
+            if phone in phones_seen or id_number in ids_seen:
+                found.append((position, self.first_seen(numbers[position], phone, id_number)))
+            else:
+                phones_seen[phone] = ids_seen[id_number] = numbers[position]
+        return found
 
     def first_seen(self, number: int, phone: str, id_number: str) -> list[tuple[str, str]]:
         problems = []

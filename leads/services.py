@@ -2,16 +2,20 @@
 
 The admin, the CLI, the background tasks and the benchmark all go through these functions.
 The uploaded file waits Fernet-encrypted (1 MiB pieces) until analysed; the analysed rows wait
-encrypted in chunks until imported; both are dropped once done with (rejected rows after the
-retention period, so the operator can still download them to fix).
+encrypted in chunks (one JSON list per column, see leads.preparing.StagedRows) until imported;
+both are dropped once done with (rejected rows after the retention period, so the operator can
+still download them to fix). A big import has a helper process (leads.sealing) seal the new
+leads' personal data while it inserts.
 """
 
 import logging
+import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import islice
 from operator import itemgetter
 from pathlib import PurePath
 
@@ -20,7 +24,14 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.crypto import decrypt_bytes, encrypt_bytes
+from core.crypto import (
+    blind_index_key,
+    decrypt_bytes,
+    encrypt,
+    encrypt_bytes,
+    encryption_key,
+)
+from leads import sealing
 from leads.importing import (
     COLUMNS,
     COLUMNS_BY_FIELD,
@@ -31,6 +42,8 @@ from leads.importing import (
     masked,
 )
 from leads.models import (
+    ID_NUMBER_INDEX,
+    PHONE_INDEX,
     SEALED_FIELDS,
     ChunkKind,
     ExportKind,
@@ -41,22 +54,14 @@ from leads.models import (
     Lead,
     OnDuplicate,
 )
-from leads.preparing import (
-    FIELDS,
-    ID_INDEX_AT,
-    NUMBER,
-    OUTCOME,
-    PHONE_INDEX_AT,
-    TARGET,
-    VALUES,
-    blocks,
-    preparer,
-)
+from leads.preparing import StagedRows, blind_indexes, blocks, prepare
 from leads.spreadsheets import SheetSpec, UnreadableFile, cell_text, open_sheet, write_xlsx
 
 logger = logging.getLogger(__name__)
 
 CHUNK_ROWS = 10_000
+SEAL_PART = 2000  # rows per sealing job: the helper starts on a chunk's first rows at once
+HELPER_ROWS = 20_000  # importing this many new leads, a helper process seals them (other core)
 QUERY_SLICE = 1000  # blind indexes per IN (...) look-up
 PREVIEW_ROWS = 200
 UPLOAD_PIECE = 1 << 20
@@ -127,12 +132,11 @@ def import_batch_analyse(batch_id: int) -> ImportBatch | None:
         return None
     batch.chunks.exclude(kind=ChunkKind.UPLOAD).delete()  # a retried analysis starts clean
     try:
-        with preparer() as prepare:
-            sheet = open_sheet(_read_upload(batch), batch.file_name)
-            layout, rows = find_layout(sheet)
-            total = max(sheet.height - layout.header_row, 0)
-            _progress(batch, phase=_("校验数据"), done=0, total=total)
-            Analysis(batch, layout).run(prepare(blocks(rows), layout))
+        sheet = open_sheet(_read_upload(batch), batch.file_name)
+        layout, rows = find_layout(sheet)
+        total = max(sheet.height - layout.header_row, 0)
+        _progress(batch, phase=_("校验数据"), done=0, total=total)
+        Analysis(batch, layout).run(prepare(blocks(rows), layout))
     except UnreadableFile as exc:
         _fail(batch, str(exc))
     except Exception:
@@ -161,11 +165,6 @@ def _fail(batch: ImportBatch, message: str) -> None:
     batch.refresh_from_db()
 
 
-def staged_values(staged: list) -> dict:
-    pairs = zip(FIELDS, staged[VALUES], strict=True)
-    return {name: value for name, value in pairs if value is not None}
-
-
 class Analysis:
     """Cleans rows, reports in-file and database duplicates, writes encrypted chunks."""
 
@@ -174,37 +173,39 @@ class Analysis:
         self.duplicates = DuplicateTracker()
         self.counts = Counter()
         self.problem_columns = Counter()
-        self.pending: list[list] = []
+        self.pending = StagedRows.empty(c.field for c in layout.columns.values())
         self.rejected: list[list] = []
         self.chunk_numbers = Counter()
         self.targets: dict[int, int] = {}  # existing lead → the row that updates it
         self.reported_at = time.monotonic()
 
     def run(self, prepared) -> None:
-        """``prepared``: ``(block, result)`` pairs from leads.preparing, in file order."""
+        """``prepared``: ``(block, (rows, StagedRows, rejected))`` from leads.preparing, in
+        file order."""
         limit = settings.LEAD_IMPORT_MAX_ROWS
         tracker, counts = self.duplicates, self.counts
-        for block, result in prepared:
-            counts["total"] += result["total"]
+        for block, (total, staged, rejected) in prepared:
+            counts["total"] += total
             if counts["total"] > limit:
                 raise UnreadableFile(
                     _("行数太多：超过上限 %(limit)s 行。请拆分后分批导入。") % {"limit": limit}
                 )
-            for rejected in result["rejected"]:
+            for row in rejected:
                 counts["invalid"] += 1
-                self._reject(*rejected)
-            cells = None
-            for staged in result["prepared"]:
-                values = staged[VALUES]
-                duplicate_of = tracker.first_seen(staged[NUMBER], values[0], values[1])
-                if duplicate_of:
-                    counts["duplicate_in_file"] += 1
-                    cells = cells or dict(block)
-                    self._reject(
-                        staged[NUMBER], [cell_text(c) for c in cells[staged[NUMBER]]], duplicate_of
-                    )
-                    continue
-                self.pending.append(staged)
+                self._reject(*row)
+            values = staged.values
+            repeated = tracker.repeated(staged.number, values["phone"], values["id_number"])
+            if repeated:
+                cells = dict(block)
+                for position, problems in repeated:
+                    number = staged.number[position]
+                    self._reject(number, [cell_text(c) for c in cells[number]], problems)
+                counts["duplicate_in_file"] += len(repeated)
+                staged.drop([position for position, _problems in repeated])
+            staged.phone_index, staged.id_index = blind_indexes(
+                values["phone"], values["id_number"]
+            )
+            self.pending.extend(staged)
             if len(self.pending) >= CHUNK_ROWS:
                 self._flush()
                 self._report(block[-1][0] - self.layout.header_row)
@@ -226,40 +227,47 @@ class Analysis:
             self._flush_rejected()
 
     def _flush(self) -> None:
-        if not self.pending:
+        pending = self.pending
+        if not pending:
             return
-        by_phone, by_id = existing_leads(self.pending)
-        keep = []
-        for staged in self.pending:
-            outcome, target = classify(staged, by_phone, by_id, self.batch.on_duplicate)
+        self.pending = StagedRows.empty(pending.values)
+        by_phone, by_id = existing_leads(pending.phone_index, pending.id_index)
+        if not by_phone and not by_id:  # the common case: every row is a new lead
+            self.counts["new"] += len(pending)
+            pending.outcome = ["new"] * len(pending)
+            self._write(ChunkKind.VALID, pending.to_payload())
+            return
+        keep, on_duplicate = [], self.batch.on_duplicate
+        for position, number in enumerate(pending.number):
+            phone_key, id_key = pending.phone_index[position], pending.id_index[position]
+            outcome, target = classify(phone_key, id_key, by_phone, by_id, on_duplicate)
             if outcome == "update":
-                earlier = self.targets.setdefault(target, staged[NUMBER])
-                if earlier != staged[NUMBER]:
+                earlier = self.targets.setdefault(target, number)
+                if earlier != number:
                     outcome = "conflict"
             if outcome == "conflict":
                 self.counts["invalid"] += 1
-                reason = conflict_reason(staged, by_phone, by_id, self.targets)
+                reason = conflict_reason(phone_key, id_key, by_phone, by_id, self.targets)
                 self.problem_columns[str(COLUMNS_BY_FIELD["phone"].label)] += 1
-                cells = cells_from_values(self.layout.describe(), staged_values(staged))
-                self.rejected.append([staged[NUMBER], cells, [["phone", reason]]])
+                cells = cells_from_values(self.layout.describe(), pending.row_values(position))
+                self.rejected.append([number, cells, [["phone", reason]]])
                 continue
             self.counts[outcome] += 1
-            staged[OUTCOME], staged[TARGET] = outcome, target
-            keep.append(staged)
+            pending.outcome[position], pending.target[position] = outcome, target
+            keep.append(position)
         if keep:
-            self._write(ChunkKind.VALID, keep)
-        self.pending = []
+            self._write(ChunkKind.VALID, pending.take(keep).to_payload())
 
     def _flush_rejected(self) -> None:
         if self.rejected:
             self.rejected.sort(key=itemgetter(0))  # file order, duplicates and conflicts included
-            self._write(ChunkKind.REJECTED, self.rejected)
+            self._write(ChunkKind.REJECTED, {"rows": self.rejected})
             self.rejected = []
 
-    def _write(self, kind: str, rows: list) -> None:
+    def _write(self, kind: str, payload: dict) -> None:
         self.chunk_numbers[kind] += 1
         ImportChunk.objects.create(
-            batch=self.batch, kind=kind, number=self.chunk_numbers[kind], rows={"rows": rows}
+            batch=self.batch, kind=kind, number=self.chunk_numbers[kind], rows=payload
         )
 
     def _finish(self) -> None:
@@ -286,17 +294,18 @@ class Analysis:
             batch.save()
 
 
-def existing_leads(rows: list[list]) -> tuple[dict[str, int], dict[str, int]]:
-    """Which of these rows' phones and ID numbers are already leads: batched IN (...) look-ups
-    on the unique blind indexes (plain SQL: the ORM spends longer preparing 1000 parameters
-    than the database spends answering)."""
+def existing_leads(
+    phone_keys: list[str], id_keys: list[str]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Which of these phones and ID numbers (blind indexes) are already leads: batched
+    IN (...) look-ups on the unique blind indexes (plain SQL: the ORM spends longer preparing
+    1000 parameters than the database spends answering)."""
     table = connection.ops.quote_name(Lead._meta.db_table)
     size = min(QUERY_SLICE, connection.features.max_query_params or QUERY_SLICE)
     found = []
     with connection.cursor() as cursor:
-        for position, column in ((PHONE_INDEX_AT, "phone_index"), (ID_INDEX_AT, "id_number_index")):
+        for keys, column in ((phone_keys, "phone_index"), (id_keys, "id_number_index")):
             owners = {}
-            keys = [row[position] for row in rows]
             for start in range(0, len(keys), size):
                 part = keys[start : start + size]
                 marks = ", ".join(["%s"] * len(part))
@@ -309,11 +318,11 @@ def existing_leads(rows: list[list]) -> tuple[dict[str, int], dict[str, int]]:
 
 
 def classify(
-    staged: list, by_phone: dict, by_id: dict, on_duplicate: str
+    phone_key: str, id_key: str, by_phone: dict, by_id: dict, on_duplicate: str
 ) -> tuple[str, int | None]:
     """new, existing (skipped), update, or conflict (phone and ID belong to two different leads)."""
-    phone_owner = by_phone.get(staged[PHONE_INDEX_AT])
-    id_owner = by_id.get(staged[ID_INDEX_AT])
+    phone_owner = by_phone.get(phone_key)
+    id_owner = by_id.get(id_key)
     if phone_owner is None and id_owner is None:
         return "new", None
     if on_duplicate == OnDuplicate.SKIP:
@@ -323,9 +332,9 @@ def classify(
     return "update", phone_owner or id_owner
 
 
-def conflict_reason(staged: list, by_phone: dict, by_id: dict, targets: dict) -> str:
-    phone_owner = by_phone.get(staged[PHONE_INDEX_AT])
-    id_owner = by_id.get(staged[ID_INDEX_AT])
+def conflict_reason(phone_key: str, id_key: str, by_phone: dict, by_id: dict, targets: dict) -> str:
+    phone_owner = by_phone.get(phone_key)
+    id_owner = by_id.get(id_key)
     if phone_owner and id_owner and phone_owner != id_owner:
         return _("手机号属于已有线索 #%(phone)s，身份证号属于另一条已有线索 #%(id)s，无法更新") % {
             "phone": phone_owner,
@@ -389,11 +398,12 @@ def import_batch_commit(batch_id: int) -> ImportBatch | None:
 
 
 def _write_batch(batch: ImportBatch, *, recheck: bool) -> None:
-    with transaction.atomic(), _index_cache():
-        writer = Writer(batch, recheck=recheck)
+    helper = _use_helper(batch.rows_new)
+    with transaction.atomic(), _index_cache(), Sealer(helper=helper) as sealer:
+        writer = Writer(batch, recheck=recheck, sealer=sealer)
         chunks = batch.chunks.filter(kind=ChunkKind.VALID).order_by("number")
         for chunk in chunks.iterator(chunk_size=1):
-            writer.write(chunk.rows["rows"])
+            writer.write(StagedRows.from_payload(chunk.rows))
         writer.finish()
 
 
@@ -415,51 +425,139 @@ def _index_cache():
             cursor.execute(f"PRAGMA cache_size = {int(previous)}")
 
 
+def _use_helper(rows: int) -> bool:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return rows >= HELPER_ROWS and (cores or 1) > 1
+
+
+class Sealer:
+    """Seals new leads' personal data and computes their blind indexes (``leads.sealing``): for
+    a big import in a helper process on another core, while this process inserts the leads
+    sealed before; otherwise right here. The results are the same either way (the key
+    ``encrypt`` uses, the same JSON, the same indexes).
+
+    Not used by the analysis: there the blind indexes are the only such work (~0.25 s per 100k
+    rows), and feeding a helper cost the analysing process more than that (measured)."""
+
+    def __init__(self, *, helper: bool):
+        self.helper = None
+        if helper:
+            try:
+                self.helper = sealing.Helper(
+                    fernet_key=encryption_key(),
+                    index_key=blind_index_key(),
+                    purposes=(PHONE_INDEX, ID_NUMBER_INDEX),
+                )
+            except OSError:
+                logger.warning("import helper process could not start: working in this one")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, traceback):
+        if self.helper is not None:
+            if exc_type is None:
+                self.helper.close()
+            else:
+                self.helper.abort()
+
+    def seal(self, rows: StagedRows, *, indexes: bool):
+        """Start sealing ``rows``: returns a function that gives their ``pii`` column, or with
+        ``indexes`` ``(pii, phone indexes, ID number indexes)``."""
+        columns = [(name, rows.values[name]) for name in SEALED_FIELDS if name in rows.values]
+        if self.helper is not None:
+            return self.helper.seal(columns, len(rows), indexes=indexes)
+
+        def sealed():
+            pii = sealing.seal(encrypt, columns, len(rows))
+            if not indexes:
+                return pii
+            return (pii, *blind_indexes(rows.values["phone"], rows.values["id_number"]))
+
+        return sealed
+
+
 class Writer:
     """Inside the import transaction: creates new leads, updates existing ones, chunk by chunk.
     Rows meant to update are always re-checked (their target may have changed since the
-    preview); with ``recheck`` every row is."""
+    preview); with ``recheck`` every row is. New leads are inserted a chunk behind: a chunk's
+    personal data is sealed (by the helper, if any) while the chunk before is inserted."""
 
-    def __init__(self, batch: ImportBatch, *, recheck: bool):
-        self.batch, self.recheck = batch, recheck
+    def __init__(self, batch: ImportBatch, *, recheck: bool, sealer: Sealer):
+        self.batch, self.recheck, self.sealer = batch, recheck, sealer
         self.counts = Counter()
         self.targets: set[int] = set()
         self.rejected: list[list] = []
+        self.queued = deque()  # (rows, their pii to come) waiting for their INSERT, file order
 
-    def write(self, rows: list[list]) -> None:
-        lookup = rows if self.recheck else [r for r in rows if r[OUTCOME] == "update"]
-        by_phone, by_id = existing_leads(lookup) if lookup else ({}, {})
+    def write(self, rows: StagedRows) -> None:
+        outcomes = rows.outcome
+        if not self.recheck and "update" not in outcomes:  # the common case: as the preview saw
+            new = [i for i, outcome in enumerate(outcomes) if outcome == "new"]
+            self.counts["skipped"] += len(rows) - len(new)
+            self._create(rows.take(new))
+            return
+        rows.phone_index, rows.id_index = blind_indexes(
+            rows.values["phone"], rows.values["id_number"]
+        )
+        lookup = (
+            range(len(rows))
+            if self.recheck
+            else [i for i, outcome in enumerate(outcomes) if outcome == "update"]
+        )
+        by_phone, by_id = existing_leads(
+            [rows.phone_index[i] for i in lookup], [rows.id_index[i] for i in lookup]
+        )
         new, updates = [], {}
-        for staged in rows:
-            if self.recheck or staged[OUTCOME] == "update":
-                outcome, target = classify(staged, by_phone, by_id, self.batch.on_duplicate)
+        for position, outcome in enumerate(outcomes):
+            phone_key, id_key = rows.phone_index[position], rows.id_index[position]
+            if self.recheck or outcome == "update":
+                outcome, target = classify(
+                    phone_key, id_key, by_phone, by_id, self.batch.on_duplicate
+                )
             else:
-                outcome, target = staged[OUTCOME], staged[TARGET]
+                target = rows.target[position]
             if outcome == "update" and target in self.targets:
                 outcome = "conflict"
             if outcome == "new":
-                new.append(staged)
+                new.append(position)
             elif outcome == "update":
                 self.targets.add(target)
-                updates[target] = staged
+                updates[target] = rows.row_values(position)
             elif outcome == "existing":
                 self.counts["skipped"] += 1
             else:
-                reason = conflict_reason(staged, by_phone, by_id, {})
-                cells = cells_from_values(self.batch.columns, staged_values(staged))
-                self.rejected.append([staged[NUMBER], cells, [["phone", reason]]])
-        insert_leads(new, batch=self.batch)
-        self.counts["created"] += len(new)
+                reason = conflict_reason(phone_key, id_key, by_phone, by_id, {})
+                cells = cells_from_values(self.batch.columns, rows.row_values(position))
+                self.rejected.append([rows.number[position], cells, [["phone", reason]]])
+        self._create(rows.take(new))
         if updates:
             self._update(updates)
 
-    def _update(self, updates: dict[int, list]) -> None:
+    def _create(self, rows: StagedRows) -> None:
+        """Queue new leads for sealing, then insert the ones queued before them."""
+        earlier = len(self.queued)
+        for start in range(0, len(rows), SEAL_PART):
+            part = rows.part(start, start + SEAL_PART)
+            sealed = self.sealer.seal(part, indexes=part.phone_index is None)
+            self.queued.append((part, sealed))
+        for _earlier in range(earlier):
+            self._insert(*self.queued.popleft())
+
+    def _insert(self, rows: StagedRows, sealed) -> None:
+        pii = sealed()
+        if rows.phone_index is None:
+            pii, rows.phone_index, rows.id_index = pii
+        insert_leads(rows, batch=self.batch, pii=pii)
+        self.counts["created"] += len(rows)
+
+    def _update(self, updates: dict[int, dict]) -> None:
         """Cells the file fills overwrite the lead; empty cells keep what the lead had."""
         leads = Lead.objects.in_bulk(list(updates))
         fields = {"pii", "phone_index", "id_number_index", "import_batch"}
-        for pk, staged in updates.items():
+        for pk, values in updates.items():
             lead = leads[pk]
-            for name, value in staged_values(staged).items():
+            for name, value in values.items():
                 if value != "":
                     setattr(lead, name, value)
                     if name not in SEALED:
@@ -470,6 +568,8 @@ class Writer:
         self.counts["updated"] += len(leads)
 
     def finish(self) -> None:
+        while self.queued:
+            self._insert(*self.queued.popleft())
         batch = self.batch
         if self.rejected:
             number = batch.chunks.filter(kind=ChunkKind.REJECTED).count() + 1
@@ -488,62 +588,55 @@ class Writer:
         batch.save()
 
 
-def _value_or_default(index: int, default):
-    def get(staged):
-        value = staged[VALUES][index]
-        return default if value is None else value
-
-    return get
-
-
-def insert_leads(rows: list[list], *, batch: ImportBatch) -> None:
+def insert_leads(rows: StagedRows, *, batch: ImportBatch, pii: list[str] | None = None) -> None:
     """INSERT new leads, one executemany per 1000: the columns and values
-    ``Lead.objects.bulk_create`` would write (each field prepares its value: ``pii`` is sealed by
-    its own field, one Fernet token per lead), without building a model instance and compiling
-    SQL per field per row, which cost ~4x the insert itself on 100k rows. Uniqueness stays the
-    database's job (the blind-index columns are unique)."""
+    ``Lead.objects.bulk_create`` would write, without building a model instance and compiling
+    SQL per field per row (which cost ~4x the insert itself on 100k rows). ``pii``: the leads'
+    personal data as their ``pii`` field seals it (one Fernet token of a compact JSON object,
+    see ``leads.sealing``), sealed here if not given. Uniqueness stays the database's job (the
+    blind-index columns are unique)."""
     if not rows:
         return
+    if rows.phone_index is None:
+        rows.phone_index, rows.id_index = blind_indexes(
+            rows.values["phone"], rows.values["id_number"]
+        )
     meta = Lead._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
-    pii_field = meta.get_field("pii")
-    position = {name: i for i, name in enumerate(FIELDS)}
-    sealed = [(name, position[name]) for name in SEALED_FIELDS]
     constants = {
         "created_at": meta.get_field("created_at").get_db_prep_save(timezone.now(), connection),
         "source": batch.source,
         "created_by": batch.created_by_id,
         "import_batch": batch.pk,
     }
-
-    def seal(staged):
-        values = staged[VALUES]
-        return pii_field.get_prep_value({name: values[i] for name, i in sealed if values[i]})
-
-    getters = []
+    columns = []
     for f in fields:
         if f.name == "pii":
-            getters.append(seal)
+            columns.append(Sealer(helper=False).seal(rows, indexes=False)() if pii is None else pii)
         elif f.name == "phone_index":
-            getters.append(itemgetter(PHONE_INDEX_AT))
+            columns.append(rows.phone_index)
         elif f.name == "id_number_index":
-            getters.append(itemgetter(ID_INDEX_AT))
+            columns.append(rows.id_index)
         elif f.name in constants:
-            getters.append(lambda staged, value=constants[f.name]: value)
-        elif f.name in position:
-            getters.append(_value_or_default(position[f.name], f.get_default()))
+            columns.append([constants[f.name]] * len(rows))
+        elif f.name in rows.values:
+            default = f.get_default()
+            column = rows.values[f.name]
+            if default is not None and None in column:
+                column = [default if value is None else value for value in column]
+            columns.append(column)
         else:
-            getters.append(lambda staged, value=f.get_default(): value)  # noqa: B008
+            columns.append([f.get_default()] * len(rows))
     quote = connection.ops.quote_name
     sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - names from the model
         quote(meta.db_table),
         ", ".join(quote(f.column) for f in fields),
         ", ".join(["%s"] * len(fields)),
     )
+    params = zip(*columns, strict=True)  # the table's rows
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), 1000):
-            params = [[get(staged) for get in getters] for staged in rows[start : start + 1000]]
-            cursor.executemany(sql, params)
+        while part := list(islice(params, 1000)):
+            cursor.executemany(sql, part)
 
 
 # --- cancel, retry, purge -----------------------------------------------------------------

@@ -12,7 +12,15 @@ from django.test import override_settings
 from django.utils import timezone
 
 from leads import services
-from leads.models import ChunkKind, ImportBatch, ImportChunk, ImportState, Lead, OnDuplicate
+from leads.models import (
+    ChunkKind,
+    ImportBatch,
+    ImportChunk,
+    ImportState,
+    Lead,
+    OnDuplicate,
+    phone_index,
+)
 from tests.import_files import (
     CHINESE_HEADERS,
     ENGLISH_HEADERS,
@@ -325,9 +333,9 @@ def test_nothing_is_half_imported_when_the_import_fails(monkeypatch):
     original = services.insert_leads
     calls = []
 
-    def failing(rows, *, batch):
+    def failing(rows, *, batch, **options):
         calls.append(len(rows))
-        original(rows, batch=batch)
+        original(rows, batch=batch, **options)
         if len(calls) == 1:
             raise RuntimeError("disk full")
 
@@ -416,3 +424,95 @@ def test_cleaning_in_blocks_gives_the_same_outcome_as_one_block(monkeypatch, mak
         whole, reveal=True
     )
     assert services.import_batch_confirm(blocks).leads_created == 57
+
+
+def test_personal_data_json_is_exactly_what_the_lead_field_writes():
+    from core.crypto import _COMPACT_JSON
+    from leads.models import SEALED_FIELDS
+    from leads.sealing import pii_texts
+
+    tricky = ["", "张三", 'a"b', "back\\slash", "tab\tnew\nline\x01", "😀 emoji", "é", "</x>"]
+    rows = [[tricky[(i + j) % len(tricky)] for j in range(len(SEALED_FIELDS))] for i in range(40)]
+    columns = [(name, [row[j] for row in rows]) for j, name in enumerate(SEALED_FIELDS)]
+    expected = [
+        _COMPACT_JSON.encode({name: v for name, v in zip(SEALED_FIELDS, row, strict=True) if v})
+        for row in rows
+    ]
+    assert pii_texts(columns, len(rows)) == expected
+    assert pii_texts([("phone", ["", "18698574854"])], 2) == ["{}", '{"phone":"18698574854"}']
+
+
+@pytest.mark.parametrize("helper", [True, False])
+def test_sealing_in_a_helper_process_or_here_gives_the_same_leads(monkeypatch, helper):
+    from core.crypto import decrypt
+    from leads import sealing
+
+    monkeypatch.setattr(services, "HELPER_ROWS", 1 if helper else 10**9)
+    monkeypatch.setattr(services, "SEAL_PART", 7)  # several jobs in flight, inserted in order
+    started = []
+    original = sealing.Helper.__init__
+    monkeypatch.setattr(
+        sealing.Helper, "__init__", lambda self, **keys: started.append(1) or original(self, **keys)
+    )
+    rows = lead_rows(30)
+    rows[4][3] = ""  # no WeChat: left out of the sealed object
+    batch = import_file(xlsx_bytes(CHINESE_HEADERS, rows))
+
+    assert batch.state == ImportState.DONE and batch.leads_created == 30
+    assert bool(started) == (helper and services._use_helper(1))
+    leads = list(Lead.objects.order_by("pk"))
+    assert [lead.phone for lead in leads] == [row[PHONE] for row in rows]  # file order
+    assert [lead.name for lead in leads] == [row[NAME] for row in rows]
+    assert "wechat" not in leads[4].pii and leads[5].wechat == rows[5][3]
+    token = _raw("SELECT pii FROM leads_lead WHERE id = %s", leads[0].pk)
+    assert decrypt(token).startswith('{"phone":"' + rows[0][PHONE] + '","id_number":')
+
+
+def test_a_helper_that_fails_fails_the_import_and_writes_nothing(monkeypatch):
+    batch = analyse(xlsx_bytes(CHINESE_HEADERS, lead_rows(12)))
+    monkeypatch.setattr(services, "_use_helper", lambda rows: True)
+    monkeypatch.setattr(services, "encryption_key", lambda: "not a Fernet key")  # helper exits
+    with pytest.raises(Exception, match="sealing helper stopped"):
+        services.import_batch_confirm(batch)
+    batch.refresh_from_db()
+    assert batch.state == ImportState.FAILED and "未导入任何数据" in batch.error
+    assert Lead.objects.count() == 0
+
+
+def test_the_helper_computes_the_same_blind_indexes():
+    from core.crypto import blind_index_key
+    from leads.models import ID_NUMBER_INDEX, PHONE_INDEX, id_number_index
+    from leads.sealing import indexer
+
+    phone = indexer(blind_index_key(), PHONE_INDEX)
+    id_number = indexer(blind_index_key(), ID_NUMBER_INDEX)
+    assert phone("18698574854") == phone_index("18698574854")
+    assert id_number(VALID_ID) == id_number_index(VALID_ID)
+
+
+def test_a_bad_value_of_a_repeating_column_is_rejected_in_every_block(monkeypatch):
+    from leads import preparing
+
+    monkeypatch.setattr(preparing, "BLOCK_ROWS", 3)
+    rows = lead_rows(12)
+    for i in (1, 5, 10):  # blocks 1, 2 and 4: the later ones find it remembered
+        rows[i][EDU] = "小学"
+    rows[7][EDU] = "硕士"  # a synonym, remembered as 硕士及以上
+    batch = import_file(xlsx_bytes(CHINESE_HEADERS, rows))
+    assert set(reasons(batch)) == {3, 7, 12}  # the header is row 1
+    assert batch.leads_created == 9
+    assert Lead.objects.get(phone_index=phone_index(rows[7][PHONE])).edu_level == "硕士及以上"
+
+
+def test_a_repeating_column_of_mostly_new_values_stops_remembering_and_still_checks(monkeypatch):
+    from leads import importing, preparing
+
+    monkeypatch.setattr(preparing, "BLOCK_ROWS", 4)
+    monkeypatch.setattr(importing, "MEMO_WARM_UP", 0)
+    rows = lead_rows(12)
+    for i, row in enumerate(rows):
+        row[NAME] = f"测试{i}"  # every name new: the column gives its memo up after a block
+    rows[9][NAME] = "名" * 51
+    batch = import_file(xlsx_bytes(CHINESE_HEADERS, rows))
+    assert reasons(batch) == {11: [("姓名", "姓名太长（最多 50 个字）")]}
+    assert batch.leads_created == 11
