@@ -196,7 +196,7 @@ def measure_ours(path: str, db: str, known: str) -> dict:
     from leads import sealing, services
     from leads.models import Lead
 
-    helper_peaks = watch_helpers(sealing)
+    helper_peaks, stolen = watch_helpers(sealing)
 
     seed_existing(json.loads(Path(known).read_text()))
     _trace("seeded")
@@ -224,26 +224,29 @@ def measure_ours(path: str, db: str, known: str) -> dict:
         "existing": batch.rows_existing,
         "created": Lead.objects.count() - before,
         "helper_peak_mb": max(helper_peaks, default=0),
+        "sealed_here": sum(stolen),
     }
 
 
-def watch_helpers(sealing) -> list[float]:
+def watch_helpers(sealing) -> tuple[list[float], list[int]]:
     """The peak memory (VmHWM) of each sealing helper process, read just before it ends (its
-    ``ru_maxrss`` as a child would be this process's size when it was started)."""
-    peaks = []
+    ``ru_maxrss`` as a child would be this process's size when it was started), and how many of
+    its jobs this process did itself because the helper was behind."""
+    peaks, stolen = [], []
     close = sealing.Helper.close
 
-    def closing(helper):
+    def closing(helper, **options):
         try:
             status = Path(f"/proc/{helper.process.pid}/status").read_text()
             kilobytes = next(line for line in status.splitlines() if line.startswith("VmHWM"))
             peaks.append(int(kilobytes.split()[1]) / 1024)
         except (OSError, StopIteration):
             pass
-        close(helper)
+        stolen.append(helper.stolen)
+        close(helper, **options)
 
     sealing.Helper.close = closing
-    return peaks
+    return peaks, stolen
 
 
 def _trace(label: str) -> None:
@@ -405,7 +408,8 @@ def report(args, floor, stock, ours, exports) -> None:
     print(
         f"      analysis (preview) {ours['analysis_seconds']:.2f} s + import {ours['import_seconds']:.2f} s"
         + (
-            f"; sealing helper process peak {ours['helper_peak_mb']:.0f} MB"
+            f"; sealing helper process peak {ours['helper_peak_mb']:.0f} MB, "
+            f"{ours['sealed_here']} of its {ours['new'] // 2000 + 1} jobs done here"
             if ours["helper_peak_mb"]
             else "; no sealing helper (a small import)"
         )

@@ -465,16 +465,16 @@ class Sealer:
         """Start sealing ``rows``: returns a function that gives their ``pii`` column, or with
         ``indexes`` ``(pii, phone indexes, ID number indexes)``."""
         columns = [(name, rows.values[name]) for name in SEALED_FIELDS if name in rows.values]
-        if self.helper is not None:
-            return self.helper.seal(columns, len(rows), indexes=indexes)
 
-        def sealed():
+        def here():
             pii = sealing.seal(encrypt, columns, len(rows))
             if not indexes:
                 return pii
             return (pii, *blind_indexes(rows.values["phone"], rows.values["id_number"]))
 
-        return sealed
+        if self.helper is not None:
+            return self.helper.seal(columns, len(rows), indexes=indexes, here=here)
+        return here
 
 
 class Writer:

@@ -516,3 +516,26 @@ def test_a_repeating_column_of_mostly_new_values_stops_remembering_and_still_che
     batch = import_file(xlsx_bytes(CHINESE_HEADERS, rows))
     assert reasons(batch) == {11: [("姓名", "姓名太长（最多 50 个字）")]}
     assert batch.leads_created == 11
+
+
+def test_the_helper_answers_in_order_and_what_it_is_behind_on_is_done_here():
+    from core.crypto import blind_index_key, decrypt, encryption_key
+    from leads.models import ID_NUMBER_INDEX, PHONE_INDEX
+    from leads.sealing import Helper
+
+    helper = Helper(
+        fernet_key=encryption_key(),
+        index_key=blind_index_key(),
+        purposes=(PHONE_INDEX, ID_NUMBER_INDEX),
+    )
+    try:
+        first = helper.seal([("phone", ["18698574854"])], 1, indexes=False, here=lambda: ["here"])
+        columns = [("phone", ["13912345678"]), ("id_number", [VALID_ID])]
+        second = helper.seal(columns, 1, indexes=True)
+        answer = first()  # asked for at once: the helper is still starting, so done here
+        assert helper.stolen == 1 and answer == ["here"]
+        pii, phones, ids = second()  # the first job's late answer is dropped, not taken for this
+        assert decrypt(pii[0]) == f'{{"phone":"13912345678","id_number":"{VALID_ID}"}}'
+        assert phones == [phone_index("13912345678")]
+    finally:
+        helper.close()
