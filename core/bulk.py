@@ -37,9 +37,9 @@ def insert_rows(
     table = connection.ops.quote_name(meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # COPY: one statement for all rows. (An executemany is one INSERT per row, and a
-            # multi-row INSERT with thousands of placeholders costs psycopg more to bind.)
-            # (The driver's own cursor: Django's errors are wrapped back in around it.)
+            # COPY: one statement for all rows (an executemany is one INSERT per row, and a
+            # multi-row INSERT with thousands of placeholders costs psycopg more to bind), on
+            # the driver's own cursor, so Django's error classes are wrapped back in around it.
             sql = f"COPY {table} ({columns_sql}) FROM STDIN"
             with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
                 for row in rows:

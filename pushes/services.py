@@ -113,12 +113,7 @@ def open_push(*, partner: Partner, lead: Lead, actor=None, job: Job | None = Non
     guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
     try:
         with guard:
-            return Push.objects.create(
-                lead=lead,
-                partner=partner,
-                actor=_user(actor),
-                job=job,
-            )
+            return Push.objects.create(lead=lead, partner=partner, actor=_user(actor), job=job)
     except IntegrityError:
         return None
 
