@@ -15,7 +15,6 @@ from collections import Counter, deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from itertools import islice
 from operator import itemgetter
 from pathlib import PurePath
 
@@ -24,6 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.bulk import insert_rows
 from core.crypto import (
     blind_index_key,
     decrypt_bytes,
@@ -589,36 +589,35 @@ class Writer:
 
 
 def insert_leads(rows: StagedRows, *, batch: ImportBatch, pii: list[str] | None = None) -> None:
-    """INSERT new leads, one executemany per 1000: the columns and values
-    ``Lead.objects.bulk_create`` would write, without building a model instance and compiling
-    SQL per field per row (which cost ~4x the insert itself on 100k rows). ``pii``: the leads'
-    personal data as their ``pii`` field seals it (one Fernet token of a compact JSON object,
-    see ``leads.sealing``), sealed here if not given. Uniqueness stays the database's job (the
-    blind-index columns are unique)."""
+    """INSERT new leads through ``core.bulk.insert_rows`` (COPY on PostgreSQL): the columns and
+    values ``Lead.objects.bulk_create`` would write, without building a model instance and
+    compiling SQL per field per row (which cost ~4x the insert itself on 100k rows). ``pii``:
+    the leads' personal data as their ``pii`` field seals it (one Fernet token of a compact JSON
+    object, see ``leads.sealing``), sealed here if not given. Uniqueness stays the database's
+    job (the blind-index columns are unique)."""
     if not rows:
         return
     if rows.phone_index is None:
         rows.phone_index, rows.id_index = blind_indexes(
             rows.values["phone"], rows.values["id_number"]
         )
-    meta = Lead._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    constants = {
-        "created_at": meta.get_field("created_at").get_db_prep_save(timezone.now(), connection),
+    shared = {
+        "created_at": timezone.now(),
         "source": batch.source,
         "created_by": batch.created_by_id,
         "import_batch": batch.pk,
     }
-    columns = []
-    for f in fields:
+    names, columns = [], []
+    for f in Lead._meta.concrete_fields:
+        if f.primary_key or f.name in shared:
+            continue
+        names.append(f.name)
         if f.name == "pii":
             columns.append(Sealer(helper=False).seal(rows, indexes=False)() if pii is None else pii)
         elif f.name == "phone_index":
             columns.append(rows.phone_index)
         elif f.name == "id_number_index":
             columns.append(rows.id_index)
-        elif f.name in constants:
-            columns.append([constants[f.name]] * len(rows))
         elif f.name in rows.values:
             default = f.get_default()
             column = rows.values[f.name]
@@ -627,16 +626,7 @@ def insert_leads(rows: StagedRows, *, batch: ImportBatch, pii: list[str] | None 
             columns.append(column)
         else:
             columns.append([f.get_default()] * len(rows))
-    quote = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - names from the model
-        quote(meta.db_table),
-        ", ".join(quote(f.column) for f in fields),
-        ", ".join(["%s"] * len(fields)),
-    )
-    params = zip(*columns, strict=True)  # the table's rows
-    with connection.cursor() as cursor:
-        while part := list(islice(params, 1000)):
-            cursor.executemany(sql, part)
+    insert_rows(Lead, names, zip(*columns, strict=True), shared=shared)
 
 
 # --- cancel, retry, purge -----------------------------------------------------------------
