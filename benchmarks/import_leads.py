@@ -1,10 +1,12 @@
 """Benchmark: importing an N-row lead list, against two baselines measured in the same run.
 
     uv run python benchmarks/import_leads.py [--rows 100000] [--baseline-rows N]
+        [--database-url postgres://postgres@127.0.0.1:5432/bench]
 
 Generates a realistic .xlsx (fake people from leads.demo; a few % bad cells, in-file duplicates
 and leads already in the database), then runs each measurement in a fresh process, on a
-throwaway SQLite file (never db.sqlite3), and prints seconds, rows/s and peak memory (max RSS
+throwaway database (a temporary SQLite file, never db.sqlite3; or the PostgreSQL database
+given, which is flushed before each measurement), and prints seconds, rows/s and peak memory (max RSS
 of that process) for:
 
   (b) the floor: only reading the file with python-calamine (no cleaning, no database),
@@ -44,9 +46,10 @@ FIELDS = [
 
 
 def django_setup(db: str) -> None:
+    """``db``: a database URL."""
     sys.path.insert(0, str(ROOT))
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.test_settings"  # fixed keys, immediate tasks
-    os.environ["DATABASE_URL"] = f"sqlite:///{db}"
+    os.environ["DATABASE_URL"] = db
     # As in production: a developer's .env may say DEBUG=true, and Django's debug cursor keeps
     # every query with its parameters (the encrypted chunks included) and re-quotes them.
     os.environ["DEBUG"] = "false"
@@ -70,7 +73,7 @@ def generate(
     xlsx, known = CACHE / f"{stem}.xlsx", CACHE / f"{stem}-existing.json"
     if xlsx.exists() and known.exists():
         return xlsx, known
-    django_setup(str(CACHE / "unused.sqlite3"))
+    django_setup(f"sqlite:///{CACHE / 'unused.sqlite3'}")
     import openpyxl
 
     from leads.demo import fake_lead_fields
@@ -304,19 +307,17 @@ def child(args) -> None:
     print(json.dumps(result))
 
 
-def migrated_database(folder: Path) -> Path:
-    template = folder / "template.sqlite3"
+def manage(database_url: str, *command: str) -> None:
     subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+        [sys.executable, "manage.py", *command, "--no-input", "-v", "0"],
         check=True,
         cwd=ROOT,
         env={
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.test_settings",
-            "DATABASE_URL": f"sqlite:///{template}",
+            "DATABASE_URL": database_url,
         },
     )
-    return template
 
 
 def main() -> None:
@@ -339,6 +340,9 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=20261123)
     parser.add_argument("--skip-stock", action="store_true", help="skip baseline (a)")
+    parser.add_argument(
+        "--database-url", default="", help="a throwaway PostgreSQL database (flushed)"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -353,12 +357,17 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="leaddesk-bench-") as folder:
         folder = Path(folder)
-        template = migrated_database(folder)
+        template = args.database_url or f"sqlite:///{folder / 'template.sqlite3'}"
+        manage(template, "migrate")
 
         def fresh(name: str) -> str:
+            """An empty migrated database's URL."""
+            if args.database_url:
+                manage(args.database_url, "flush")
+                return args.database_url
             path = folder / f"{name}.sqlite3"
-            shutil.copy(template, path)
-            return str(path)
+            shutil.copy(folder / "template.sqlite3", path)
+            return f"sqlite:///{path}"
 
         floor_before = run_child("floor", str(xlsx))
         ours_db = fresh("ours")

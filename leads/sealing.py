@@ -15,6 +15,7 @@ fails the import, whose transaction then writes nothing.
 import contextlib
 import hmac
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ from cryptography.fernet import Fernet
 
 PROJECT = Path(__file__).resolve().parent.parent  # where ``-m leads.sealing`` is found
 TIMEOUT = 300  # seconds without an answer: a job takes milliseconds, the helper is stuck
+MAX_FRAME = 1 << 30  # bytes: a job or answer is a few MB; a larger length is a garbled frame
 
 
 def pii_texts(columns: list[tuple[str, list]], count: int) -> list[str]:
@@ -136,9 +138,12 @@ class Helper:
 
     def _read_all(self) -> None:
         try:
-            with contextlib.suppress(OSError, ValueError):
-                while (data := _read(self.process.stdout)) is not None:
-                    self.answers.put(data)
+            while (data := _read(self.process.stdout)) is not None:
+                self.answers.put(data)
+        except (OSError, ValueError):  # closed by abort(), or a garbled frame
+            # Nobody can understand the helper any more: end it, so that whoever waits for it
+            # (``_receive``, ``close``) gets its exit code instead of waiting forever.
+            self.process.kill()
         finally:
             self.answers.put(None)  # the end, however it came
 
@@ -180,17 +185,24 @@ def _thirds(lines: list[str], count: int) -> tuple[list[str], list[str], list[st
 
 
 def _write(stream, data: bytes) -> None:
-    stream.write(len(data).to_bytes(8, "big"))
-    stream.write(data)
-    stream.flush()
+    """One frame: its length, then its bytes, straight to the pipe's descriptor. Python's
+    buffered writer garbled frames when a write on a full pipe was interrupted (seen with the
+    process stopped and resumed by a sampling profiler)."""
+    frame = memoryview(len(data).to_bytes(8, "big") + data)
+    while frame:
+        frame = frame[os.write(stream.fileno(), frame) :]
 
 
 def _read(stream) -> bytes | None:
+    """One frame, or None at the end of the stream."""
     head = stream.read(8)
     if len(head) < 8:
         return None
-    data = stream.read(int.from_bytes(head, "big"))
-    return data if len(data) == int.from_bytes(head, "big") else None
+    size = int.from_bytes(head, "big")
+    if size > MAX_FRAME:
+        raise ValueError(f"garbled frame: {size} bytes announced")
+    data = stream.read(size)
+    return data if len(data) == size else None
 
 
 def serve(stdin, stdout) -> None:

@@ -539,3 +539,27 @@ def test_the_helper_answers_in_order_and_what_it_is_behind_on_is_done_here():
         assert phones == [phone_index("13912345678")]
     finally:
         helper.close()
+
+
+def test_a_garbled_answer_ends_the_helper_and_fails_at_once(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.crypto import blind_index_key, encryption_key
+    from leads import sealing
+    from leads.models import ID_NUMBER_INDEX, PHONE_INDEX
+
+    monkeypatch.setattr(sealing, "MAX_FRAME", 10)  # every real answer now reads as garbled
+    helper = sealing.Helper(
+        fernet_key=encryption_key(),
+        index_key=blind_index_key(),
+        purposes=(PHONE_INDEX, ID_NUMBER_INDEX),
+    )
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        answer = pool.submit(helper.seal([("phone", ["18698574854"])], 1, indexes=False))
+        # Before, the reader thread died quietly and this waited forever on a live helper.
+        with pytest.raises(sealing.HelperFailed, match="exit code -9"):
+            answer.result(timeout=60)
+    finally:
+        pool.shutdown(wait=False)
+        helper.close(check=False)
