@@ -38,6 +38,12 @@ def browser_page():
             yield page
         finally:
             browser.close()
+            # ORM calls in this block got a connection of their own (Django's connections are
+            # per async context, and the event loop's is not the test's): close it here, or
+            # PostgreSQL refuses to drop the test database at the end of the run.
+            from django.db import connections
+
+            connections.close_all()
 
 
 def log_in(page, base_url: str, username: str, password: str) -> None:
