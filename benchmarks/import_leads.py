@@ -6,8 +6,8 @@
 Generates a realistic .xlsx (fake people from leads.demo; a few % bad cells, in-file duplicates
 and leads already in the database), then runs each measurement in a fresh process, on a
 throwaway database (a temporary SQLite file, never db.sqlite3; or the PostgreSQL database
-given, which is flushed before each measurement), and prints seconds, rows/s and peak memory (max RSS
-of that process) for:
+given, flushed before each measurement), and prints seconds, rows/s and peak memory (max RSS of
+that process) for:
 
   (b) the floor: only reading the file with python-calamine (no cleaning, no database),
       measured just before and just after ours (the machine is shared: a load that comes and
