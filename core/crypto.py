@@ -33,7 +33,9 @@ def _fernet() -> MultiFernet:
         ) from exc
 
 
-def _blind_index_key() -> bytes:
+def blind_index_key() -> bytes:
+    """The key of the blind indexes, checked (also handed to the import's helper process,
+    leads.sealing, which computes ``blind_index`` with it: the same digests, tested)."""
     key = settings.BLIND_INDEX_KEY
     if not key:
         raise ImproperlyConfigured("BLIND_INDEX_KEY is empty: leads cannot be indexed.")
@@ -69,12 +71,6 @@ def encryption_key() -> str:
     return settings.FIELD_ENCRYPTION_KEYS[0]
 
 
-def blind_index_key() -> bytes:
-    """The key of the blind indexes, checked: for the same helper process (leads.sealing),
-    which computes ``blind_index`` with it (the same digests, tested)."""
-    return _blind_index_key()
-
-
 def encrypt_bytes(data: bytes) -> bytes:
     """A Fernet token for raw bytes (an uploaded file waiting for its background task)."""
     return _fernet().encrypt(data)
@@ -101,7 +97,7 @@ def reencrypt(token: str) -> str:
 
 def blind_index(value: str, *, purpose: str) -> str:
     """HMAC-SHA256 of ``"{purpose}:{value}"``; ``purpose`` keeps phone and ID indexes apart."""
-    inner, outer = _keyed(_blind_index_key(), purpose)
+    inner, outer = _keyed(blind_index_key(), purpose)
     inner = inner.copy()
     inner.update(value.encode())
     outer = outer.copy()
@@ -111,7 +107,7 @@ def blind_index(value: str, *, purpose: str) -> str:
 
 def blind_indexer(purpose: str):
     """``blind_index`` bound to a purpose and the current key, for hot loops (imports)."""
-    inner, outer = _keyed(_blind_index_key(), purpose)
+    inner, outer = _keyed(blind_index_key(), purpose)
     inner_copy, outer_copy = inner.copy, outer.copy
 
     def index(value: str) -> str:

@@ -91,6 +91,12 @@ class StagedRows:
         self.outcome += other.outcome
         self.target += other.target
 
+    def index(self) -> None:
+        """Compute the rows' blind indexes (``blind_indexes``)."""
+        self.phone_index, self.id_index = blind_indexes(
+            self.values["phone"], self.values["id_number"]
+        )
+
     def row_values(self, position: int) -> dict:
         """One row as ``{field: value}``, without the fields it has no value for (None)."""
         found = {}

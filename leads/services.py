@@ -202,9 +202,7 @@ class Analysis:
                     self._reject(number, [cell_text(c) for c in cells[number]], problems)
                 counts["duplicate_in_file"] += len(repeated)
                 staged.drop([position for position, _problems in repeated])
-            staged.phone_index, staged.id_index = blind_indexes(
-                values["phone"], values["id_number"]
-            )
+            staged.index()
             self.pending.extend(staged)
             if len(self.pending) >= CHUNK_ROWS:
                 self._flush()
@@ -497,9 +495,7 @@ class Writer:
             self.counts["skipped"] += len(rows) - len(new)
             self._create(rows.take(new))
             return
-        rows.phone_index, rows.id_index = blind_indexes(
-            rows.values["phone"], rows.values["id_number"]
-        )
+        rows.index()
         lookup = (
             range(len(rows))
             if self.recheck
@@ -588,19 +584,15 @@ class Writer:
         batch.save()
 
 
-def insert_leads(rows: StagedRows, *, batch: ImportBatch, pii: list[str] | None = None) -> None:
-    """INSERT new leads through ``core.bulk.insert_rows`` (COPY on PostgreSQL): the columns and
-    values ``Lead.objects.bulk_create`` would write, without building a model instance and
-    compiling SQL per field per row (which cost ~4x the insert itself on 100k rows). ``pii``:
-    the leads' personal data as their ``pii`` field seals it (one Fernet token of a compact JSON
-    object, see ``leads.sealing``), sealed here if not given. Uniqueness stays the database's
-    job (the blind-index columns are unique)."""
+def insert_leads(rows: StagedRows, *, batch: ImportBatch, pii: list[str]) -> None:
+    """INSERT new leads (their blind indexes computed) through ``core.bulk.insert_rows`` (COPY
+    on PostgreSQL): the columns and values ``Lead.objects.bulk_create`` would write, without
+    building a model instance and compiling SQL per field per row (which cost ~4x the insert
+    itself on 100k rows). ``pii``: the leads' personal data as their ``pii`` field seals it (one
+    Fernet token of a compact JSON object, see ``Sealer``). Uniqueness stays the database's job
+    (the blind-index columns are unique)."""
     if not rows:
         return
-    if rows.phone_index is None:
-        rows.phone_index, rows.id_index = blind_indexes(
-            rows.values["phone"], rows.values["id_number"]
-        )
     shared = {
         "created_at": timezone.now(),
         "source": batch.source,
@@ -613,7 +605,7 @@ def insert_leads(rows: StagedRows, *, batch: ImportBatch, pii: list[str] | None 
             continue
         names.append(f.name)
         if f.name == "pii":
-            columns.append(Sealer(helper=False).seal(rows, indexes=False)() if pii is None else pii)
+            columns.append(pii)
         elif f.name == "phone_index":
             columns.append(rows.phone_index)
         elif f.name == "id_number_index":
