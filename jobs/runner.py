@@ -36,6 +36,12 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 POLL_SECONDS = 0.5
 
 
+def threads_for(partner: Partner) -> int:
+    """Twice the partner's concurrency: while one thread's request is out, another prepares its
+    next one. The transport lets at most max_concurrency through at once."""
+    return 2 * max(1, partner.max_concurrency)
+
+
 def run_job(job_id: int, *, worker_id: str = WORKER_ID) -> str:
     job = claim_job(job_id, worker_id=worker_id)
     if job is None:
@@ -137,11 +143,9 @@ class JobRun:
             target=self._heartbeat, name=f"job-{self.job.pk}-heartbeat", daemon=True
         )
         heartbeat.start()
-        # Twice the partner's concurrency: while one thread's request is out, another prepares
-        # its next one. The transport lets at most max_concurrency through at once.
         workers = [
             threading.Thread(target=self._work, name=f"job-{self.job.pk}-{n}")
-            for n in range(2 * max(1, self.partner.max_concurrency))
+            for n in range(threads_for(self.partner))
         ]
         for thread in workers:
             thread.start()

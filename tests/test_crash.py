@@ -10,6 +10,7 @@ from django.test import override_settings
 from collision.models import CheckOutcome, CollisionResult
 from collision.services import check_leads
 from jobs.models import ChunkState, Job, JobKind, JobState
+from jobs.runner import threads_for
 from jobs.services import create_job
 from leads.models import Lead
 from partners.models import AuditLogEntry, Operation, Partner
@@ -99,7 +100,9 @@ def test_push_job_survives_a_killed_worker_without_sending_twice(partner, sandbo
     assert not pushes.filter(message="用户已存在").exists()  # the partner never saw a lead twice
     accepted = pushes.filter(state=PushState.ACCEPTED).count()
     unknown = pushes.filter(state=PushState.UNKNOWN).count()
-    assert unknown <= 2  # at most the pushes in flight when the worker died
+    # At most the pushes the dead worker's threads held: each claims its push in a partner
+    # slot (2 here) but records the answer after leaving it, so more can be between the two.
+    assert unknown <= threads_for(Partner.objects.get(pk=partner.pk))
     landed = sum(len(phones) for phones in sandbox.registered.values())
     assert accepted <= landed <= accepted + unknown
     assert sandbox.calls(PUSH_PATH) == landed
