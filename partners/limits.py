@@ -12,32 +12,41 @@ from contextlib import contextmanager
 
 
 class RateLimiter:
-    """At most ``per_second`` requests in any window of one second. A sliding window: requests
-    under the limit go at once (evenly spaced slots made every request after a lull wait). A rate
-    below one per second allows one per 1/rate s."""
-
-    # Between our count and the request reaching the partner lie a few milliseconds, more when
-    # threads compete: the window is kept longer by this much, so the partner never counts one
-    # too many.
-    GUARD_SECONDS = 0.05
+    """At most ``per_second`` requests in any window of one second, as the partner counts them.
+    A request reaches the partner at a moment we cannot see: after we let it go, before its
+    answer (or failure) is back. So it counts from the moment it is let go until one window
+    after it is done; then two requests ``capacity`` apart always reach the partner at least a
+    window apart, however late the first one arrived. Requests under the limit go at once (a
+    sliding window; evenly spaced slots made every request after a lull wait). A rate below one
+    per second allows one per 1/rate s."""
 
     def __init__(self, per_second: float):
         self.capacity = max(1, int(per_second))
-        self.window = self.capacity / per_second + self.GUARD_SECONDS
-        self.recent: deque[float] = deque()
-        self.lock = threading.Lock()
+        self.window = self.capacity / per_second
+        self.done: deque[float] = deque()  # when recent requests were done, oldest first
+        self.in_flight = 0
+        self.changed = threading.Condition()
 
-    def wait(self) -> None:
-        while True:
-            with self.lock:
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Let one request go within the rate; it counts until a window after this block."""
+        with self.changed:
+            while True:
                 now = time.monotonic()
-                while self.recent and now - self.recent[0] >= self.window:
-                    self.recent.popleft()
-                if len(self.recent) < self.capacity:
-                    self.recent.append(now)
-                    return
-                delay = self.window - (now - self.recent[0])
-            time.sleep(delay)
+                while self.done and now - self.done[0] >= self.window:
+                    self.done.popleft()
+                if len(self.done) + self.in_flight < self.capacity:
+                    self.in_flight += 1
+                    break
+                # Until the oldest done request leaves the window, or one in flight is done.
+                self.changed.wait(self.window - (now - self.done[0]) if self.done else None)
+        try:
+            yield
+        finally:
+            with self.changed:
+                self.in_flight -= 1
+                self.done.append(time.monotonic())
+                self.changed.notify_all()
 
 
 class Gate:
@@ -49,8 +58,7 @@ class Gate:
     @contextmanager
     def passage(self) -> Iterator[None]:
         """Hold one of the partner's in-flight slots, taken within its rate, for one exchange."""
-        with self.slots:
-            self.rate.wait()
+        with self.slots, self.rate.slot():
             yield
 
 
