@@ -16,7 +16,7 @@ install:
 # admin in front; Ctrl-C stops all three.
 run: install
 	$(PY) manage.py migrate --no-input
-	$(PY) manage.py seed_demo --sandbox-port $(SANDBOX_PORT)
+	$(PY) manage.py seed_demo --sandbox-port $(SANDBOX_PORT) --admin-port $(PORT)
 	@$(PY) manage.py run_sandbox --port $(SANDBOX_PORT) --latency-ms 20 & sandbox=$$!; \
 	  $(PY) manage.py run_worker & worker=$$!; \
 	  trap 'kill $$sandbox $$worker 2>/dev/null' EXIT INT TERM; \

@@ -1,18 +1,24 @@
-"""The command-line twins: signature debugging, key rotation, check and push."""
+"""The command-line twins (signature debugging, key rotation, check and push) and the demo data."""
 
 import io
 import json
+import socket
 
 import pytest
 from cryptography.fernet import Fernet
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
+from collision.models import CollisionResult
+from collision.services import check_leads
 from core.crypto import DecryptionError
 from leads.models import Lead
-from partners.models import AuditLogEntry
+from partners.models import AuditLogEntry, Partner
 from pushes.models import Push
+from sandbox.management.commands.run_sandbox import Command as RunSandbox
+from sandbox.server import SandboxConfig, SandboxPartner
 from tests.test_signing_vectors import COLLISION, PUSH
 
 
@@ -93,3 +99,37 @@ def test_check_and_push_commands(partner, sandbox, make_leads):
         run("check_leads", "--partner", "nope", "--all")
     with pytest.raises(CommandError, match="no lead with id 999999"):
         run("check_leads", "--partner", partner.slug, "--ids", "999999")
+
+
+def test_demo_data_is_repeatable_and_shows_every_status_against_the_sandbox(db):
+    with socket.socket() as probe:  # a free port for the sandbox the demo points at
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    seed = ("seed_demo", "--sandbox-port", str(port), "--leads", "120", "--admin-port", "8123")
+    first = run(*seed)
+    keys = dict(Partner.objects.values_list("slug", "secret_key"))
+    second = run(*seed)
+
+    assert first[0].endswith(", 120 new leads") and second[0].endswith(", 0 new leads")
+    assert Lead.objects.count() == 120
+    assert dict(Partner.objects.values_list("slug", "secret_key")) == keys  # a re-run keeps keys
+    login = second[-1]
+    assert login.startswith("admin login: http://127.0.0.1:8123/admin/  user: admin  password: ")
+    assert authenticate(username="admin", password=login.rsplit(" ", 1)[-1]).is_superuser
+
+    # The sandbox finds the demo partners' keys on its own, as `make run` starts it.
+    sandbox = SandboxPartner(
+        SandboxConfig(credentials=RunSandbox._partner_credentials("127.0.0.1", port))
+    )
+    sandbox.start(port=port)
+    try:
+        for partner in Partner.objects.all():
+            summary = check_leads(partner=partner, leads=Lead.objects.all())
+            assert (summary.checked, summary.failed) == (120, 0)
+    finally:
+        sandbox.stop()
+    for slug in keys:
+        statuses = CollisionResult.objects.filter(partner__slug=slug).values_list(
+            "user_status", flat=True
+        )
+        assert set(statuses) == {0, 1, 2, 3}

@@ -22,30 +22,27 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--sandbox-port", type=int, default=8765)
         parser.add_argument("--leads", type=int, default=300)
+        parser.add_argument(
+            "--admin-port", type=int, default=8000, help="only for the login printed"
+        )
 
     @transaction.atomic
-    def handle(self, *args, sandbox_port, leads, **options):
+    def handle(self, *args, sandbox_port, leads, admin_port, **options):
         sandbox = f"http://127.0.0.1:{sandbox_port}"
         for name, slug, utm_source, client_id, data_as_string in DEMO_PARTNERS:
+            settings = {
+                "name": name,
+                "test_base_url": sandbox,
+                "push_url": f"{sandbox}/api/push/user",
+                "utm_source": utm_source,
+                "client_id": client_id,
+                "push_data_as_string": data_as_string,
+            }
+            # A re-run keeps each partner's key.
             Partner.objects.update_or_create(
                 slug=slug,
-                defaults={
-                    "name": name,
-                    "test_base_url": sandbox,
-                    "push_url": f"{sandbox}/api/push/user",
-                    "utm_source": utm_source,
-                    "client_id": client_id,
-                    "push_data_as_string": data_as_string,
-                },
-                create_defaults={
-                    "name": name,
-                    "test_base_url": sandbox,
-                    "push_url": f"{sandbox}/api/push/user",
-                    "utm_source": utm_source,
-                    "client_id": client_id,
-                    "push_data_as_string": data_as_string,
-                    "secret_key": secrets.token_urlsafe(24),
-                },
+                defaults=settings,
+                create_defaults={**settings, "secret_key": secrets.token_urlsafe(24)},
             )
         created = self._leads(leads)
         password = secrets.token_urlsafe(12)
@@ -61,7 +58,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             self.style.SUCCESS(
-                f"admin login: http://127.0.0.1:8000/admin/  user: admin  password: {password}"
+                f"admin login: http://127.0.0.1:{admin_port}/admin/  user: admin  password: {password}"
             )
         )
 
