@@ -42,6 +42,8 @@ RETRYABLE = frozenset(
 )
 # "Too fast" or "over quota": nothing was processed; slow down instead of retrying at once.
 THROTTLED = frozenset({CallOutcome.RATE_LIMITED, CallOutcome.QUOTA_EXCEEDED})
+# The partner answered that it processed nothing: a push refused so may be sent again.
+NOT_PROCESSED = THROTTLED | {CallOutcome.SIGNATURE_REJECTED}
 
 
 @dataclass(frozen=True)

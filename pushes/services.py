@@ -4,7 +4,8 @@ A lead is pushed only when its latest check with that partner is marketable and 
 (pending, sending, accepted, unknown) exists for the pair; the database's partial unique
 constraint decides races, not timing. The push row is written before the request leaves, and an
 answer we never got leaves it *unknown*, not failed. Only a push that provably never reached the
-partner (refused connection, DNS, TLS, or a "too fast" answer) is *failed*, and may be sent again.
+partner (refused connection, DNS, TLS) or that it refused unprocessed (a "too fast" answer, a
+rejected signature) is *failed*, and may be sent again.
 """
 
 import random
@@ -24,8 +25,15 @@ from collision.services import request_check
 from jobs.models import Job, JobChunk, finish_chunk
 from jobs.outcomes import ChunkOutcome
 from leads.models import Lead
-from partners.calls import THROTTLED, CallResult, PartnerUnavailable, call_partner, ensure_available
-from partners.models import Operation, Partner
+from partners.calls import (
+    NOT_PROCESSED,
+    THROTTLED,
+    CallResult,
+    PartnerUnavailable,
+    call_partner,
+    ensure_available,
+)
+from partners.models import CallOutcome, Operation, Partner
 from partners.protocols import push_protocol
 from partners.protocols.yrxd_collision import UserStatus
 from pushes.models import LIVE_STATES, Push, PushState
@@ -156,7 +164,7 @@ def _settle(push: Push, call: CallResult) -> None:
         )
         return
     failure = f"{call.outcome.label}: {call.error}"
-    if call.outcome in THROTTLED or not call.may_have_reached_partner:
+    if call.outcome in NOT_PROCESSED or not call.may_have_reached_partner:
         push.settle(state=PushState.FAILED, message=failure, audit_entry=call.audit_entry)
     else:
         push.settle(state=PushState.UNKNOWN, message=failure, audit_entry=call.audit_entry)
@@ -225,8 +233,8 @@ def _deliver(push: Push, *, actor, before_request: Callable[[], bool]) -> ChunkO
             return None  # another worker holds it
         if call.outcome in THROTTLED:
             return ChunkOutcome.throttled(call.error)
-        if push.state != PushState.FAILED:
-            return None
+        if push.state != PushState.FAILED or call.outcome == CallOutcome.SIGNATURE_REJECTED:
+            return None  # settled, or failed for a reason another try would not change
 
 
 def reconcile_unknown_pushes(*, pushes: QuerySet[Push], actor=None) -> Counter:

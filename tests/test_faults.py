@@ -45,7 +45,7 @@ PUSH_FAULTS = [
     (Fault.OVERSIZED, None, {PushState.UNKNOWN}),
     (Fault.ODD_STATUS, None, {PushState.UNKNOWN}),
     (Fault.REFUSE, None, {PushState.REJECTED}),
-    ("wrong_key", None, {PushState.REJECTED}),
+    ("wrong_key", None, {PushState.FAILED}),
     (Fault.RATE_LIMIT, 3, {PushState.ACCEPTED}),
     (Fault.QUOTA, 1, {PushState.ACCEPTED}),
     (Fault.TIMEOUT, 2, {PushState.ACCEPTED, PushState.UNKNOWN}),

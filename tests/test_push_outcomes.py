@@ -2,13 +2,19 @@
 
 import socket
 
+import pytest
+import requests
+
 from collision.models import CheckOutcome, CollisionResult
 from collision.services import check_leads
 from leads.models import Lead
 from partners.models import AuditLogEntry, CallOutcome, Operation, Partner
+from partners.protocols import qunadai_push
+from partners.protocols.base import PartnerRefusal
 from pushes.models import Push, PushState
 from pushes.services import push_leads, reconcile_unknown_pushes, retry_unknown_pushes
 from sandbox.server import PUSH_PATH, Fault
+from tests.conftest import PARTNER_KEY
 
 
 def checked_marketable_lead(partner, make_leads) -> Lead:
@@ -95,14 +101,13 @@ def test_oversized_answer_is_not_read_and_leaves_push_unknown(partner, sandbox, 
 
 def test_partner_rejection_is_recorded_with_its_message(partner, sandbox, make_leads):
     lead = checked_marketable_lead(partner, make_leads)
-    partner.client_id = "SOMEONE_ELSE"
-    partner.save()
+    sandbox.inject(Fault.REFUSE)
 
     summary = push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
 
     assert summary.rejected == 1
     push = Push.objects.get(lead=lead)
-    assert push.state == PushState.REJECTED and push.message == "未知的 clientId"
+    assert push.state == PushState.REJECTED and push.message == "处理失败"
     # A rejection is final for this check: the next run does not resend until a new check.
     again = push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
     assert again.sent == 0 and sandbox.calls(PUSH_PATH) == 1
@@ -154,3 +159,45 @@ def test_unknown_push_that_never_landed_stays_unknown_until_retried(partner, san
     push.refresh_from_db()
     assert retried.accepted == 1 and push.state == PushState.ACCEPTED and push.attempts == 2
     assert Push.objects.filter(lead=lead).count() == 1
+
+
+@pytest.mark.parametrize("refusal", ["wrong key", "stale clientTime"])
+def test_push_refused_for_its_credentials_is_failed_and_sent_again_once_fixed(
+    refusal, partner, sandbox, make_leads
+):
+    lead = checked_marketable_lead(partner, make_leads)
+    if refusal == "wrong key":
+        partner.secret_key = "not-the-right-key"
+        partner.save()
+    else:
+        sandbox.config.max_clock_skew_s = -1  # every clientTime is too old
+
+    first = push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
+
+    # Not "rejected": the partner looked at our credentials, never at the lead.
+    assert first.failed == 1 and first.rejected == 0
+    push = Push.objects.get(lead=lead)
+    assert push.state == PushState.FAILED and "签名被拒" in push.message
+    entry = AuditLogEntry.objects.get(operation=Operation.PUSH)
+    assert entry.outcome == CallOutcome.SIGNATURE_REJECTED
+    assert ("签名" if refusal == "wrong key" else "clientTime") in entry.error
+
+    partner.secret_key = PARTNER_KEY
+    partner.save()
+    sandbox.config.max_clock_skew_s = 300
+    second = push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
+
+    assert second.accepted == 1
+    assert list(Push.objects.filter(lead=lead).values_list("state", flat=True).order_by("pk")) == [
+        PushState.FAILED,
+        PushState.ACCEPTED,
+    ]
+
+
+def test_sandbox_refuses_a_push_without_its_signature_headers(sandbox):
+    body = b'{"data":"{}"}'
+    answer = requests.post(sandbox.push_url, data=body, timeout=5)
+
+    with pytest.raises(PartnerRefusal) as refused:
+        qunadai_push.parse_answer(answer.content)
+    assert refused.value.is_signature_error and "clientTime" in refused.value.message

@@ -42,7 +42,8 @@ class PartnerRefusal(Exception):
 
 
 # Neither spec has codes for these; partners say them in the message, in Chinese or English.
-SIGNATURE_WORDS = ("签名", "sign")
+# A stale clientTime or an unknown clientId is refused like a bad signature: the credentials.
+SIGNATURE_WORDS = ("签名", "sign", "clienttime", "clientid", "utmsource")
 RATE_LIMIT_WORDS = ("频繁", "限流", "rate limit", "too many")
 QUOTA_WORDS = ("额度", "配额", "上限", "quota")
 
@@ -52,9 +53,10 @@ def _mentions(message: str, words: tuple[str, ...]) -> bool:
     return any(word in text for word in words)
 
 
-def is_throttling(message: str) -> bool:
-    """A refusal about our call volume, not about the lead: nothing was processed."""
-    return _mentions(message, RATE_LIMIT_WORDS + QUOTA_WORDS)
+def refuses_the_call(message: str) -> bool:
+    """A refusal of our call (its credentials or its volume), not of the lead: nothing was
+    processed."""
+    return _mentions(message, SIGNATURE_WORDS + RATE_LIMIT_WORDS + QUOTA_WORDS)
 
 
 def load_json_object(body: bytes) -> dict:

@@ -21,7 +21,7 @@ from partners.protocols.base import (
     PartnerRefusal,
     ProtocolError,
     as_text,
-    is_throttling,
+    refuses_the_call,
     load_json_object,
 )
 from partners.protocols.signing import compact_json, push_sign
@@ -127,7 +127,7 @@ def parse_answer(body: bytes) -> PushAnswer:
     message = str(payload.get("msg") or "")
     if status not in (ACCEPTED, REJECTED):
         raise ProtocolError(f"unknown push status {status!r} ({message})")
-    if status == REJECTED and is_throttling(message):
+    if status == REJECTED and refuses_the_call(message):
         raise PartnerRefusal(status, message)  # the call was refused, the lead never looked at
     data = payload.get("data")
     url = data.get("appDownloadUrl") if isinstance(data, dict) else None
