@@ -1,15 +1,17 @@
 """Admin building blocks shared by the apps: PII columns that mask unless the user may see them,
-and search that finds leads through their blind indexes."""
+and search that finds leads through their blind indexes (and is masked wherever it is kept)."""
 
 from collections.abc import Callable
 
 from django.contrib import admin
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
-from core.masking import mask_name, mask_phone
+from core.masking import mask_id_number, mask_name, mask_phone
 from leads.models import id_number_index, phone_index
 from leads.validators import (
     normalize_id_number,
@@ -54,6 +56,25 @@ def related_lead_columns(request) -> list:
         pii_column("lead__name", mask_name, reveal=reveal, label=_("姓名")),
         pii_column("lead__phone", mask_phone, reveal=reveal, label=_("手机号")),
     ]
+
+
+def masked_search_term(term: str) -> str:
+    """A search term as it may be stored or shown: a phone or ID number masked, the rest as is."""
+    phone = normalize_phone(term.strip())
+    if _is_valid(validate_mobile, phone):
+        return mask_phone(phone)
+    id_number = normalize_id_number(term.strip())
+    if _is_valid(validate_id_number, id_number):
+        return mask_id_number(id_number)
+    return term
+
+
+def masked_query(query: QueryDict) -> str:
+    """A changelist's query string with its search term masked (``SEARCH_VAR``, ``q``)."""
+    query = query.copy()
+    if SEARCH_VAR in query:
+        query[SEARCH_VAR] = masked_search_term(query[SEARCH_VAR])
+    return query.urlencode(safe="*")
 
 
 class BlindIndexSearchMixin:

@@ -29,7 +29,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from import_export.admin import ExportMixin, ImportExportMixinBase
 
-from core.admin import ReadOnlyAdmin, can_view_pii
+from core.admin import ReadOnlyAdmin, can_view_pii, masked_query
 from leads import services
 from leads.exporting import FORMATS, can_export_pii, export_records
 from leads.importing import COLUMNS
@@ -269,7 +269,7 @@ class GuardedExportMixin(ExportMixin):
                 file_format=form.cleaned_data["file_format"],
                 actor=request.user,
                 unmasked=form.cleaned_data.get("unmasked", False),
-                criteria=request.GET.urlencode() or _("全部"),
+                criteria=masked_query(request.GET) or _("全部"),
             )
             response = HttpResponse(exported.content, content_type=exported.content_type)
             response["Content-Disposition"] = f'attachment; filename="{exported.file_name}"'

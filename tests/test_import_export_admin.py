@@ -167,6 +167,15 @@ def test_export_follows_the_changelist_filter_and_writes_identifiers_as_text():
     assert ExportRecord.objects.get().criteria == "source=other"
 
 
+def test_export_of_a_search_by_phone_keeps_the_phone_masked_in_its_record():
+    lead = _lead_with()
+    _lead_with()
+    _, client = staff("leads.view_lead", "leads.export_lead")
+    response = client.post(EXPORT, {"file_format": "csv"}, query_params={"q": lead.phone})
+    assert response.content.decode("utf-8-sig").count("\n") == 2  # header and the one lead
+    assert ExportRecord.objects.get().criteria == f"q={lead.phone[:3]}****{lead.phone[-4:]}"
+
+
 def test_formula_injection_is_neutralised_where_import_export_would_not():
     lead = _lead_with(address="=HYPERLINK(1)")
     lead.pii.update(

@@ -21,8 +21,8 @@ from partners.protocols.base import (
     PartnerRefusal,
     ProtocolError,
     as_text,
-    refuses_the_call,
     load_json_object,
+    refuses_the_call,
 )
 from partners.protocols.signing import compact_json, push_sign
 
