@@ -43,8 +43,16 @@ def mask_address(address: str) -> str:
     return address[:6] + MASK * 4
 
 
-def short_hash(digest: str) -> str:
-    """A hash cut to a prefix: enough to match a log line, too little to brute-force."""
+PII_HASH_PREFIX = 3
+SIGNATURE_PREFIX = 6
+
+
+def short_hash(digest: str, *, keep: int = PII_HASH_PREFIX) -> str:
+    """A hash cut to a prefix: enough to match a log line, too little to single anyone out.
+
+    An MD5 of personal data keeps 3 hex digits (4,096 values): a masked phone (186****4854)
+    leaves 10,000 candidates, and 6 digits would pick out the one whose MD5 matches. A keyed
+    signature cannot be brute-forced and keeps ``SIGNATURE_PREFIX``."""
     if not digest:
         return ""
-    return digest[:6] + "…"
+    return digest[:keep] + "…"

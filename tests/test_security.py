@@ -2,6 +2,7 @@
 messages and the database, and encryption at rest fails loudly on a wrong key."""
 
 import io
+import json
 import logging
 import re
 import sys
@@ -139,6 +140,12 @@ def test_partner_key_never_in_logs_audit_rows_or_error_messages(
     full_sign = collision_sign(params, PARTNER_KEY)
     assert full_sign not in serializers.serialize("json", entries)
     assert any(full_sign[:6] in entry.request_body for entry in entries)
+    # An MD5 of personal data keeps 3 hex digits: too few to pick a masked phone's MD5 out of
+    # its 10,000 candidates.
+    bodies = [
+        json.loads(entry.request_body) for entry in entries if "phoneMd5" in entry.request_body
+    ]
+    assert {body["phoneMd5"] for body in bodies} == {params["phoneMd5"][:3] + "…"}
 
     # Error messages: summaries, results, pushes, audit errors.
     assert any("签名" in message for message in messages)

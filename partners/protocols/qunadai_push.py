@@ -9,6 +9,7 @@ per-partner options.
 from dataclasses import asdict, dataclass
 
 from core.masking import (
+    SIGNATURE_PREFIX,
     mask_address,
     mask_id_number,
     mask_middle,
@@ -114,7 +115,7 @@ def build_request(
         url=url,
         body=body,
         headers=headers,
-        audit_headers={**headers, "s": short_hash(signature)},
+        audit_headers={**headers, "s": short_hash(signature, keep=SIGNATURE_PREFIX)},
         audit_body=_body(masked_user, data_as_string=data_as_string).decode("utf-8"),
     )
 

@@ -7,7 +7,7 @@ uppercase ``X``. An optional hash we do not have is left out of the body and the
 from dataclasses import dataclass
 from enum import IntEnum
 
-from core.masking import short_hash
+from core.masking import SIGNATURE_PREFIX, short_hash
 from partners.protocols.base import (
     OutboundRequest,
     PartnerRefusal,
@@ -60,9 +60,10 @@ def _request(url: str, params: dict, key: str) -> OutboundRequest:
         name: ([short_hash(h) for h in value] if isinstance(value, list) else value)
         for name, value in signed.items()
     }
-    for name in ("phoneMd5", "idNoMd5", "sign"):
+    for name in ("phoneMd5", "idNoMd5"):
         if name in audit:
             audit[name] = short_hash(audit[name])
+    audit["sign"] = short_hash(audit["sign"], keep=SIGNATURE_PREFIX)
     headers = {"Content-Type": "application/json"}
     return OutboundRequest(
         url=url,
