@@ -195,7 +195,8 @@ class SandboxPartner:
                 return _collision_failure("userMd5List 必须是 1 到 1000 个哈希")
             if fault == Fault.DROP_HASHES:
                 hashes = [h for index, h in enumerate(hashes) if index % 3 != 2]
-            answers = [self._answer(str(h), key) for h in hashes]
+            # In its own order, not the request's: a client must map answers back by hash.
+            answers = [self._answer(h, key) for h in sorted(map(str, hashes))]
             if fault == Fault.ODD_STATUS:
                 answers[0]["status"] = "9"
             return {"status": "0000", "msg": "成功", "data": answers}

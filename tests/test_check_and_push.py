@@ -4,6 +4,7 @@ from collision.models import CheckOutcome, CollisionResult
 from collision.services import check_leads
 from leads.models import Lead
 from partners.models import AuditLogEntry, CallOutcome, Operation
+from partners.protocols.yrxd_collision import phone_md5
 from pushes.models import Push, PushState
 from pushes.services import push_leads
 from sandbox.server import PUSH_PATH, user_status_for
@@ -21,8 +22,7 @@ def test_check_then_push_records_results_pushes_and_one_audit_row_per_call(
     assert sandbox.calls("/api/collision/v1/advert/check/access/batch") == 2
     results = {r.lead_id: r for r in CollisionResult.objects.all()}
     assert len(results) == 1500
-    from partners.protocols.yrxd_collision import phone_md5
-
+    # The sandbox answers sorted by hash, not in the order asked: mapped back by hash.
     for lead in leads:
         status, marketable = user_status_for(phone_md5(lead.phone))
         assert (results[lead.pk].user_status, results[lead.pk].marketable) == (

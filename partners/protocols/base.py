@@ -1,6 +1,7 @@
 """Types shared by the protocol adapters. Adapters are pure: plain values in, plain values out."""
 
 import json
+import re
 from dataclasses import dataclass, field
 
 
@@ -75,7 +76,7 @@ def as_int(value, *, name: str) -> int:
         return int(value)
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
         return int(value.strip())
     raise ProtocolError(f"{name} is not an integer: {value!r}")
 
