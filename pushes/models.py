@@ -30,7 +30,7 @@ class Push(models.Model):
     )
     state = models.CharField(_("状态"), max_length=16, choices=PushState, default=PushState.PENDING)
     message = models.TextField(_("平台返回信息"), blank=True, default="")
-    app_download_url = models.URLField(_("H5 地址"), max_length=500, blank=True, default="")
+    app_download_url = models.URLField(_("H5 地址"), max_length=2048, blank=True, default="")
     attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

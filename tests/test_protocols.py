@@ -130,6 +130,7 @@ def test_push_answer_refusing_the_call_itself_is_a_refusal(msg):
         (answer(status="2", msg="处理中"), "unknown push status '2'"),
         (json.dumps({"msg": "ok"}).encode(), "no status"),
         (answer(status="1", data={"appDownloadUrl": 12}), "appDownloadUrl is not text"),
+        (answer(status="1", data={"appDownloadUrl": "https://x.cn/" + "a" * 2048}), "longer than"),
         (b"", "not JSON"),
     ],
 )

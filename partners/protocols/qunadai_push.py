@@ -31,6 +31,7 @@ NAME = "qunadai_push_v1"
 LABEL = "去哪上岸用户推送 v1 (header md5 signature)"
 ACCEPTED = "1"
 REJECTED = "0"
+MAX_URL_LENGTH = 2048  # what Push.app_download_url holds
 
 EDU_LEVELS = ("硕士及以上", "本科", "大专", "中专/高中及以下")
 EMERGENCY_RELATIONS = ("配偶", "父母", "兄弟姐妹", "子女", "同事", "同学", "朋友")
@@ -134,6 +135,8 @@ def parse_answer(body: bytes) -> PushAnswer:
     url = data.get("appDownloadUrl") if isinstance(data, dict) else None
     if url is not None and not isinstance(url, str):
         raise ProtocolError(f"appDownloadUrl is not text: {url!r}")
+    if url and len(url) > MAX_URL_LENGTH:
+        raise ProtocolError(f"appDownloadUrl is longer than {MAX_URL_LENGTH} characters")
     return PushAnswer(accepted=status == ACCEPTED, message=message, app_download_url=url or None)
 
 
