@@ -10,4 +10,4 @@ class CoreConfig(AppConfig):
         from core import checks  # noqa: F401  (registers the key checks)
         from core.roles import sync_roles
 
-        post_migrate.connect(sync_roles, sender=self)
+        post_migrate.connect(sync_roles, dispatch_uid="core.sync_roles")

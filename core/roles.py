@@ -1,6 +1,9 @@
 """Roles as Django groups, least privilege by default. Kept in step after every migrate."""
 
+from django.apps import apps
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS
 
 ROLES = {
     "运营 operator": [
@@ -16,6 +19,7 @@ ROLES = {
         "partners.view_partner",
         "collision.view_collisionresult",
         "pushes.view_push",
+        "jobs.view_job",
     ],
     "审计 auditor": [
         "leads.view_lead",
@@ -25,6 +29,7 @@ ROLES = {
         "partners.view_auditlogentry",
         "collision.view_collisionresult",
         "pushes.view_push",
+        "jobs.view_job",
     ],
     "管理员 administrator": [
         "partners.view_partner",
@@ -38,19 +43,24 @@ ROLES = {
         "auth.view_user",
         "auth.add_user",
         "auth.change_user",
+        "jobs.view_job",
+        "jobs.cancel_job",
     ],
 }
 
 
-def sync_roles(**kwargs) -> None:
+def sync_roles(*, app_config, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
+    """post_migrate fires once per app, and an app's permissions are created by its own signal:
+    all of them exist by the last app's."""
+    if app_config is not [config for config in apps.get_app_configs() if config.models_module][-1]:
+        return
+    wanted = {code for codes in ROLES.values() for code in codes}
+    found = {
+        f"{permission.content_type.app_label}.{permission.codename}": permission
+        for permission in Permission.objects.using(using).select_related("content_type")
+    }
+    if missing := wanted - found.keys():
+        raise ImproperlyConfigured(f"roles name unknown permissions: {sorted(missing)}")
     for name, codes in ROLES.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        permissions = []
-        for code in codes:
-            app_label, codename = code.split(".")
-            permission = Permission.objects.filter(
-                content_type__app_label=app_label, codename=codename
-            ).first()
-            if permission is not None:
-                permissions.append(permission)
-        group.permissions.set(permissions)
+        group, _ = Group.objects.using(using).get_or_create(name=name)
+        group.permissions.set([found[code] for code in codes])

@@ -17,6 +17,7 @@ from core.masking import (
     mask_name,
     mask_phone,
 )
+from jobs.models import Job
 from leads.models import Lead
 from partners.models import AuditLogEntry, Environment, Partner
 from pushes.models import Push, PushState
@@ -299,6 +300,27 @@ def test_actions_are_gated_by_their_permissions(partner, sandbox, make_leads):
     assert not CollisionResult.objects.exists()
     assert not Push.objects.exists()
     assert not AuditLogEntry.objects.exists()
+
+
+@pytest.mark.parametrize("action", ["collision_check", "push_to_partner"])
+def test_operator_role_follows_a_big_selection_to_its_job_page(
+    action, partner, sandbox, make_leads, settings
+):
+    """The operator group, not a superuser: a selection over the inline limit starts a job and
+    lands on its page, which the role may see."""
+    settings.JOB_INLINE_LIMIT = 2
+    leads = make_leads(3)
+    operator = User.objects.create_user("operator", is_staff=True)
+    operator.groups.add(Group.objects.get(name="运营 operator"))
+    client = Client()
+    client.force_login(operator)
+
+    page = post_action(client, action, leads, apply="1", partner=partner.pk)
+
+    job = Job.objects.get()
+    assert page.status_code == 200
+    assert page.redirect_chain[-1][0] == reverse("admin:jobs_job_change", args=[job.pk])
+    assert job.created_by == operator and job.total == 3
 
 
 # -- the lead timeline -----------------------------------------------------------------------
