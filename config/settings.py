@@ -1,5 +1,6 @@
 """LeadDesk settings. Everything deployment-specific comes from the environment (see .env.example)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -126,6 +127,8 @@ CHECK_MAX_ATTEMPTS = env.int("CHECK_MAX_ATTEMPTS", default=5)
 CHECK_RETRY_BASE_SECONDS = env.float("CHECK_RETRY_BASE_SECONDS", default=2.0)
 PUSH_MAX_ATTEMPTS = env.int("PUSH_MAX_ATTEMPTS", default=3)
 PUSH_RETRY_BASE_SECONDS = env.float("PUSH_RETRY_BASE_SECONDS", default=1.0)
+# A push outside a job still pending or sending after this long lost its process: settle it.
+PUSH_ORPHANED_AFTER = timedelta(minutes=env.int("PUSH_ORPHANED_AFTER_MINUTES", default=10))
 JANITOR_INTERVAL_SECONDS = env.float("JANITOR_INTERVAL_SECONDS", default=5.0)
 
 # --- Lead import and export (issue 4) ---

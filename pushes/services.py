@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from collision.models import CollisionResult
@@ -88,6 +89,7 @@ def pushable_leads(*, partner: Partner, leads: QuerySet[Lead]) -> QuerySet[Lead]
 def push_leads(*, partner: Partner, leads: QuerySet[Lead], actor=None) -> PushSummary:
     """Push now, in this process (small selections; big ones go through a job)."""
     ensure_pushable(partner)
+    settle_orphaned_pushes(partner=partner, leads=leads)
     summary = PushSummary(selected=leads.count())
     candidates = list(pushable_leads(partner=partner, leads=leads))
     live = Push.objects.filter(partner=partner, lead__in=leads, state__in=LIVE_STATES)
@@ -104,6 +106,28 @@ def push_leads(*, partner: Partner, leads: QuerySet[Lead], actor=None) -> PushSu
         send_push(push, actor=actor)
         summary.count(push)
     return summary
+
+
+def settle_orphaned_pushes(*, partner: Partner, leads: QuerySet[Lead]) -> int:
+    """A push made outside a job (admin action, command) whose process died midway: no worker
+    comes back for it, and as a live push it would block the lead for ever. Long after its call
+    could still be under way, a pending one (it never left) becomes failed and a sending one
+    (it may have landed) unknown."""
+    stale = Push.objects.filter(
+        partner=partner,
+        lead__in=leads,
+        job=None,
+        created_at__lt=timezone.now() - settings.PUSH_ORPHANED_AFTER,
+    )
+    settled = 0
+    for state, now, message in (
+        (PushState.PENDING, PushState.FAILED, _("发送前中断（进程停止），未发出")),
+        (PushState.SENDING, PushState.UNKNOWN, _("发送中断（进程停止），请对账")),
+    ):
+        settled += stale.filter(state=state).update(
+            state=now, message=message, finished_at=timezone.now()
+        )
+    return settled
 
 
 def ensure_pushable(partner: Partner) -> None:
@@ -185,6 +209,7 @@ def push_job_chunk(
     (``PUSH_MAX_ATTEMPTS``), never per chunk, because only a push that never left is retried."""
     partner = job.partner
     leads = Lead.objects.filter(pk__in=chunk.lead_ids)
+    settle_orphaned_pushes(partner=partner, leads=leads)
     ours = list(Push.objects.filter(job=job, lead__in=leads).select_related("lead"))
     fresh = pushable_leads(
         partner=partner, leads=leads.exclude(pk__in=[push.lead_id for push in ours])

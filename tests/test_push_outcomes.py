@@ -1,9 +1,11 @@
 """What a push becomes when the partner is slow, gone or garbled: never lost, never doubled."""
 
 import socket
+from datetime import timedelta
 
 import pytest
 import requests
+from django.utils import timezone
 
 from collision.models import CheckOutcome, CollisionResult
 from collision.services import check_leads
@@ -201,3 +203,32 @@ def test_sandbox_refuses_a_push_without_its_signature_headers(sandbox):
     with pytest.raises(PartnerRefusal) as refused:
         qunadai_push.parse_answer(answer.content)
     assert refused.value.is_signature_error and "clientTime" in refused.value.message
+
+
+def test_pushes_whose_process_died_are_settled_when_their_leads_are_pushed_again(
+    partner, sandbox, make_leads
+):
+    check_leads(partner=partner, leads=make_leads(30))
+    never_left, was_sending, still_running = Lead.objects.filter(
+        collision_results__is_marketable=True
+    )[:3]
+    hour_ago = timezone.now() - timedelta(hours=1)
+    Push.objects.create(lead=never_left, partner=partner, created_at=hour_ago)
+    Push.objects.create(
+        lead=was_sending, partner=partner, state=PushState.SENDING, attempts=1, created_at=hour_ago
+    )
+    Push.objects.create(lead=still_running, partner=partner, state=PushState.SENDING, attempts=1)
+
+    summary = push_leads(
+        partner=partner,
+        leads=Lead.objects.filter(pk__in=[never_left.pk, was_sending.pk, still_running.pk]),
+    )
+
+    def states(lead):
+        return list(Push.objects.filter(lead=lead).order_by("pk").values_list("state", flat=True))
+
+    assert states(never_left) == [PushState.FAILED, PushState.ACCEPTED]  # sent again
+    assert states(was_sending) == [PushState.UNKNOWN]  # may have landed: left to reconcile
+    assert states(still_running) == [PushState.SENDING]  # its process may still be at it
+    assert (summary.accepted, summary.already_pushed) == (1, 2)
+    assert sandbox.calls(PUSH_PATH) == 1
