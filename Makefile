@@ -5,7 +5,7 @@ PY := $(UV) run --frozen python
 SANDBOX_PORT ?= 8765
 PORT ?= 8000
 
-.PHONY: install run test lint bench
+.PHONY: install run test lint
 
 install:
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv

@@ -78,7 +78,7 @@ def _phone(raw, label) -> str:
     text = _text(raw)
     if not text:
         return ""
-    if MOBILE_PATTERN.match(text):  # the common case, already clean
+    if MOBILE_PATTERN.fullmatch(text):  # the common case, already clean
         return text
     if looks_scientific(text):
         raise Problem(

@@ -8,8 +8,9 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from stdnum.cn import ric
 
-MOBILE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
-ID_PATTERN = re.compile(r"\d{17}[\dX]")
+# ASCII digits only (``\d`` takes any script's), matched whole (``$`` lets a newline through).
+MOBILE_PATTERN = re.compile(r"1[3-9][0-9]{9}")
+ID_PATTERN = re.compile(r"[0-9]{17}[0-9X]")
 ZHIMA_RANGE = (350, 950)
 EARLIEST_BIRTH = date(1900, 1, 1)
 
@@ -35,7 +36,7 @@ def normalize_id_number(value) -> str:
 
 
 def validate_mobile(value: str) -> None:
-    if not MOBILE_PATTERN.match(value or ""):
+    if not MOBILE_PATTERN.fullmatch(value or ""):
         raise ValidationError(_("不是有效的中国大陆手机号（11 位，1 开头）"), code="invalid_mobile")
 
 

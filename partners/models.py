@@ -205,7 +205,7 @@ class AuditLogEntry(models.Model):
     )
     operation = models.CharField(_("操作"), max_length=32, choices=Operation)
     environment = models.CharField(_("环境"), max_length=16, choices=Environment)
-    method = models.CharField(max_length=8, default="POST")
+    method = models.CharField(_("请求方法"), max_length=8, default="POST")
     url = models.URLField(_("URL"), max_length=500)
     request_headers = models.JSONField(_("请求头（打码）"), default=dict)
     request_body = models.TextField(_("请求体（打码）"))

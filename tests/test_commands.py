@@ -55,6 +55,8 @@ def test_signature_command_reproduces_push_vectors(vector, tmp_path):
         str(body_file),
     )
     assert lines[-1] == vector["s"]
+    canonical = vector["canonical"].removesuffix(vector["key"]) + "<key>"
+    assert "\n".join(lines[:-1]) == "canonical: " + canonical
     assert vector["key"] not in "\n".join(lines)
 
 
