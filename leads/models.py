@@ -202,9 +202,12 @@ class Lead(models.Model):
         return mask_name(self.name)
 
     def missing_push_fields(self) -> list[str]:
-        """Fields the push spec requires that this lead lacks (it cannot be pushed without them)."""
+        """Fields the push spec requires that this lead lacks (it cannot be pushed without them):
+        the enumerations and integers, which have no empty value. Free text goes out as "" when
+        the list had none."""
         required = {
             "eduLevel": self.edu_level,
+            "emergencyRelation": self.emergency_relation,
             "socialInsurancePayed": self.social_insurance_paid,
             "zhimaScore": self.zhima_score,
         }

@@ -6,6 +6,7 @@ and can be told to add latency or faults. Standard library only; it never touche
 """
 
 import json
+import re
 import socket
 import struct
 import threading
@@ -19,6 +20,7 @@ from partners.protocols import qunadai_push, yrxd_collision
 from partners.protocols.signing import collision_sign, compact_json, md5_hex, push_sign
 
 PUSH_PATH = "/api/push/user"
+MD5 = re.compile(r"[0-9a-f]{32}")
 CONTROL_PATH = "/__sandbox__/config"
 STATS_PATH = "/__sandbox__/stats"
 
@@ -177,6 +179,9 @@ class SandboxPartner:
     def collision(self, payload: dict, *, batch: bool, fault: str = Fault.NONE) -> dict:
         if not isinstance(payload, dict):
             return _collision_failure("请求体不是 JSON 对象")
+        # The spec does not say how null or "" are signed: a client must leave such fields out.
+        if empty := sorted(name for name, value in payload.items() if value in (None, "")):
+            return _collision_failure(f"参数不能为 null 或空字符串：{','.join(empty)}")
         utm_source = payload.get("utmSource")
         key = self.config.credentials.get(utm_source) if isinstance(utm_source, str) else None
         if key is None:
@@ -193,6 +198,10 @@ class SandboxPartner:
             hashes = payload.get("userMd5List")
             if not isinstance(hashes, list) or not 0 < len(hashes) <= yrxd_collision.MAX_BATCH:
                 return _collision_failure("userMd5List 必须是 1 到 1000 个哈希")
+            if not all(isinstance(h, str) and MD5.fullmatch(h) for h in hashes):
+                return _collision_failure("userMd5List 中有不是小写 MD5 的值")
+            if payload.get("userMd5Type") != yrxd_collision.PHONE_MD5:
+                return _collision_failure("userMd5Type 必须为 0（目前仅支持手机号 MD5）")
             if fault == Fault.DROP_HASHES:
                 hashes = [h for index, h in enumerate(hashes) if index % 3 != 2]
             # In its own order, not the request's: a client must map answers back by hash.
@@ -200,9 +209,12 @@ class SandboxPartner:
             if fault == Fault.ODD_STATUS:
                 answers[0]["status"] = "9"
             return {"status": "0000", "msg": "成功", "data": answers}
-        user_md5 = payload.get("phoneMd5") or payload.get("idNoMd5")
-        if not user_md5:
+        hashes = [payload[name] for name in ("phoneMd5", "idNoMd5") if name in payload]
+        if not hashes:
             return _collision_failure("phoneMd5 与 idNoMd5 至少要有一个")
+        if not all(isinstance(h, str) and MD5.fullmatch(h) for h in hashes):
+            return _collision_failure("phoneMd5 或 idNoMd5 不是小写 MD5")
+        user_md5 = hashes[0]  # the phone's first, as the spec echoes it
         answer = self._answer(str(user_md5), key)
         if fault == Fault.ODD_STATUS:
             answer["status"] = "9"
@@ -247,6 +259,8 @@ class SandboxPartner:
             return _push_failure("请求体格式错误")
         if missing:
             return _push_failure(f"缺少字段：{','.join(missing)}")
+        if invalid := _invalid_push_fields(user):
+            return _push_failure(f"字段取值无效：{','.join(invalid)}")
         phone_md5 = yrxd_collision.phone_md5(str(phone))
         with self.lock:
             if phone_md5 in self.registered[key]:
@@ -256,6 +270,17 @@ class SandboxPartner:
             None if int(phone_md5[8:10], 16) % 4 == 0 else f"{self.base_url}/h5/{phone_md5[:12]}"
         )
         return {"status": "1", "msg": "推送成功", "data": {"appDownloadUrl": download_url}}
+
+
+def _invalid_push_fields(user: dict) -> list[str]:
+    """The spec's enumerations and integers (as numbers or as their text)."""
+    checks = {
+        "eduLevel": lambda v: v in qunadai_push.EDU_LEVELS,
+        "emergencyRelation": lambda v: v in qunadai_push.EMERGENCY_RELATIONS,
+        "socialInsurancePayed": lambda v: str(v) in ("0", "1"),
+        "zhimaScore": lambda v: not isinstance(v, bool) and str(v).isascii() and str(v).isdigit(),
+    }
+    return [name for name, valid in checks.items() if not valid(user[name])]
 
 
 def _collision_failure(message: str) -> dict:

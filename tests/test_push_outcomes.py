@@ -232,3 +232,23 @@ def test_pushes_whose_process_died_are_settled_when_their_leads_are_pushed_again
     assert states(still_running) == [PushState.SENDING]  # its process may still be at it
     assert (summary.accepted, summary.already_pushed) == (1, 2)
     assert sandbox.calls(PUSH_PATH) == 1
+
+
+def test_a_lead_without_a_required_enumeration_is_not_pushed_but_counted(
+    partner, sandbox, make_leads
+):
+    check_leads(partner=partner, leads=make_leads(30))
+    no_education, no_relation, complete = Lead.objects.filter(
+        collision_results__is_marketable=True
+    )[:3]
+    Lead.objects.filter(pk=no_education.pk).update(edu_level="")
+    Lead.objects.filter(pk=no_relation.pk).update(emergency_relation="")
+
+    summary = push_leads(
+        partner=partner,
+        leads=Lead.objects.filter(pk__in=[no_education.pk, no_relation.pk, complete.pk]),
+    )
+
+    assert (summary.incomplete, summary.accepted) == (2, 1)
+    assert list(Push.objects.values_list("lead_id", flat=True)) == [complete.pk]
+    assert sandbox.calls(PUSH_PATH) == 1
