@@ -85,14 +85,17 @@ def decrypt_bytes(token: bytes) -> bytes:
         ) from exc
 
 
-def reencrypt(token: str) -> str:
-    """Re-encrypt a stored token under the newest key (key rotation)."""
+def reencrypt(token: str | bytes) -> str | bytes:
+    """Re-encrypt a stored token (text, or the bytes ``encrypt_bytes`` made) under the newest
+    key (key rotation)."""
+    raw = token.encode("ascii") if isinstance(token, str) else bytes(token)
     try:
-        return _fernet().rotate(token.encode("ascii")).decode("ascii")
+        rotated = _fernet().rotate(raw)
     except InvalidToken as exc:
         raise DecryptionError(
             "A stored value cannot be rotated: no configured key opens it."
         ) from exc
+    return rotated.decode("ascii") if isinstance(token, str) else rotated
 
 
 def blind_index(value: str, *, purpose: str) -> str:

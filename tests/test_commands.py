@@ -14,11 +14,13 @@ from django.test import override_settings
 from collision.models import CollisionResult
 from collision.services import check_leads
 from core.crypto import DecryptionError
+from leads import services
 from leads.models import Lead
 from partners.models import AuditLogEntry, Partner
 from pushes.models import Push
 from sandbox.management.commands.run_sandbox import Command as RunSandbox
 from sandbox.server import SandboxConfig, SandboxPartner
+from tests.import_files import CHINESE_HEADERS, csv_bytes, lead_rows
 from tests.test_signing_vectors import COLLISION, PUSH
 
 
@@ -74,6 +76,28 @@ def test_rotation_reencrypts_under_the_new_key(make_leads):
         )
     with pytest.raises(DecryptionError):
         list(Lead.objects.all())  # the old key alone opens nothing now
+
+
+def test_rotation_reencrypts_imports_waiting_for_analysis_or_confirmation(db):
+    """An upload waits sealed as bytes, analysed rows as tokens: both must open under the new
+    key alone, or an import in progress is lost once the old key is dropped."""
+    uploaded = services.import_batch_create(
+        file_name="a.csv", data=csv_bytes(CHINESE_HEADERS, lead_rows(3, seed=1))
+    )
+    analysed = services.import_batch_create(
+        file_name="b.csv", data=csv_bytes(CHINESE_HEADERS, lead_rows(4, seed=2))
+    )
+    services.import_batch_analyse(analysed.pk)
+    new_key = Fernet.generate_key().decode()
+
+    with override_settings(FIELD_ENCRYPTION_KEYS=[new_key, *settings.FIELD_ENCRYPTION_KEYS]):
+        assert "leads.ImportChunk: re-encrypted 2 row(s)" in run("rotate_pii_keys")
+    with override_settings(FIELD_ENCRYPTION_KEYS=[new_key]):
+        services.import_batch_analyse(uploaded.pk)
+        for batch in (uploaded, analysed):
+            batch.refresh_from_db()
+            services.import_batch_confirm(batch)
+    assert Lead.objects.count() == 7
 
 
 def test_rotation_with_a_wrong_key_fails_and_changes_nothing(make_leads):

@@ -1,11 +1,15 @@
+from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
 from core.crypto import EncryptedTextField, reencrypt
-from leads.models import Lead
-from partners.models import Partner
+from leads.models import ImportChunk, Lead
 
 BATCH = 1000
+# Fernet tokens kept as bytes (an upload waiting for its analysis), and tables whose rows are
+# big (a chunk holds 1 MiB of a file or 10,000 analysed rows): read them a few at a time.
+SEALED_BYTES = {ImportChunk: ["data"]}
+ROWS_PER_READ = {ImportChunk: 4}
 
 
 class Command(BaseCommand):
@@ -20,9 +24,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, reindex, **options):
-        for model in (Lead, Partner):
-            count = rotate_table(model)
-            self.stdout.write(f"{model._meta.label}: re-encrypted {count} row(s)")
+        for model in apps.get_models():
+            columns = [
+                field.column
+                for field in model._meta.concrete_fields
+                if isinstance(field, EncryptedTextField)
+                or field.name in SEALED_BYTES.get(model, ())
+            ]
+            if columns:
+                count = rotate_table(model, columns, batch=ROWS_PER_READ.get(model, BATCH))
+                self.stdout.write(f"{model._meta.label}: re-encrypted {count} row(s)")
         if reindex:
             for lead in Lead.objects.iterator(chunk_size=BATCH):
                 lead.refresh_indexes()
@@ -32,15 +43,13 @@ class Command(BaseCommand):
             self.stdout.write("leads: blind indexes rebuilt")
 
 
-def rotate_table(model) -> int:
+def rotate_table(model, columns: list[str], *, batch: int) -> int:
     """Re-encrypt the raw tokens in place, batch by batch. A token no key opens stops it loudly
     (and rolls back the whole table): nothing is ever re-encrypted from a wrong plaintext."""
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    columns = [
-        quote(f.column) for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)
-    ]
-    select = f"SELECT id, {', '.join(columns)} FROM {table} WHERE id > %s ORDER BY id LIMIT {BATCH}"  # noqa: S608
+    columns = [quote(column) for column in columns]
+    select = f"SELECT id, {', '.join(columns)} FROM {table} WHERE id > %s ORDER BY id LIMIT {batch}"  # noqa: S608
     update = f"UPDATE {table} SET {', '.join(f'{c} = %s' for c in columns)} WHERE id = %s"  # noqa: S608
     count, last_id = 0, 0
     with transaction.atomic(), connection.cursor() as cursor:
