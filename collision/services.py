@@ -152,6 +152,7 @@ def _check_single(*, partner: Partner, lead: CheckTarget, actor, job) -> Check:
         parse=lambda body: protocol.parse_single_answer(body, phone_md5=phone_md5, id_md5=id_md5),
         mask_answer=protocol.mask_answer,
         actor=actor,
+        job=job,
     )
     if not call.ok:
         result = _failed_results(call, [lead])[0]
@@ -182,6 +183,7 @@ def _check_batch(*, partner: Partner, leads: Sequence[CheckTarget], actor, job) 
         parse=protocol.parse_batch_answer,
         mask_answer=protocol.mask_answer,
         actor=actor,
+        job=job,
         lead_count=len(leads),
     )
     if not call.ok:

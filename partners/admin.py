@@ -114,17 +114,19 @@ class AuditLogEntryAdmin(ReadOnlyAdmin):
         "latency_ms",
         "lead_count",
         "actor",
+        "job",
     ]
     list_filter = ["partner", "operation", "outcome", "environment", "created_at"]
     search_fields = ["url", "error", "response_body"]
     date_hierarchy = "created_at"
-    list_select_related = ["partner", "actor"]
+    list_select_related = ["partner", "actor", "job"]
     fields = [
         "created_at",
         "partner",
         "operation",
         "environment",
         "actor",
+        "job",
         "method",
         "url",
         "pretty_request_headers",

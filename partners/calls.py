@@ -151,6 +151,7 @@ def call_partner(
     parse: Callable[[bytes], Any],
     mask_answer: Callable[[bytes], str],
     actor=None,
+    job=None,
     lead_count: int = 1,
     claim: Callable[[], bool] | None = None,
     record: Callable[[CallResult], None] | None = None,
@@ -187,6 +188,7 @@ def call_partner(
             error=error,
             lead_count=lead_count,
             actor=actor if getattr(actor, "is_authenticated", False) else None,
+            job=job,
         )
         _track_health(partner, outcome, error)
         result = CallResult(

@@ -223,6 +223,14 @@ class AuditLogEntry(models.Model):
         related_name="+",
         verbose_name=_("操作人"),
     )
+    job = models.ForeignKey(
+        "jobs.Job",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="audit_entries",
+        verbose_name=_("任务"),
+    )
     created_at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
 
     objects = AuditLogEntryQuerySet.as_manager()

@@ -172,6 +172,7 @@ def send_push(push: Push, *, actor=None) -> CallResult | None:
         parse=protocol.parse_answer,
         mask_answer=protocol.mask_answer,
         actor=actor,
+        job=push.job,
         claim=push.claim_for_sending,
         record=lambda call: _settle(push, call),
     )

@@ -59,7 +59,8 @@ def test_check_job_processes_every_lead_once_within_the_partner_concurrency(
     assert job.marketable == results.filter(is_marketable=True).count() > 0
     assert job.errors == 0
     assert (
-        AuditLogEntry.objects.count()
+        AuditLogEntry.objects.filter(job=job).count()
+        == AuditLogEntry.objects.count()
         == sandbox.calls("/api/collision/v1/advert/check/access/batch")
         == 5
     )
@@ -94,6 +95,7 @@ def test_push_job_pushes_each_marketable_lead_once(partner, sandbox, make_leads)
         == marketable
     )
     assert job.accepted == len(marketable) == sandbox.calls(PUSH_PATH)
+    assert AuditLogEntry.objects.filter(job=job).count() == len(marketable)  # the check had none
     assert (
         job.accepted + job.rejected + job.unknown + job.failed + job.skipped == job.processed == 30
     )
