@@ -1,4 +1,7 @@
+from collections import Counter
+
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext as gettext_now
 from django.utils.translation import gettext_lazy as _
 
@@ -9,7 +12,8 @@ from core.admin import (
 )
 from leads.admin_import_export import PushExportMixin
 from partners.calls import PartnerUnavailable
-from pushes.models import Push
+from partners.models import Partner
+from pushes.models import Push, PushState
 from pushes.services import reconcile_unknown_pushes, retry_unknown_pushes
 
 
@@ -44,6 +48,21 @@ class PushAdmin(PushExportMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
 
     @admin.action(description=_("明确重试结果未知的推送（可能重复推送）"), permissions=["push"])
     def retry(self, request, queryset):
+        """It may push a lead twice: the first POST shows what and where, the second sends."""
+        if "apply" not in request.POST:
+            unknown = queryset.filter(state=PushState.UNKNOWN)
+            per_partner = Counter(unknown.values_list("partner", flat=True))
+            partners = Partner.objects.filter(pk__in=per_partner).order_by("name")
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("明确重试结果未知的推送"),
+                "opts": self.model._meta,
+                "count": sum(per_partner.values()),
+                "partners": [{"partner": p, "count": per_partner[p.pk]} for p in partners],
+                "select_across": request.POST.get("select_across") == "1",
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            }
+            return TemplateResponse(request, "admin/pushes/push/confirm_retry.html", context)
         try:
             summary = retry_unknown_pushes(pushes=queryset, actor=request.user)
         except PartnerUnavailable as exc:

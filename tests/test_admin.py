@@ -22,7 +22,7 @@ from leads.models import Lead
 from partners.models import AuditLogEntry, Environment, Partner
 from pushes.models import Push, PushState
 from pushes.services import push_leads
-from sandbox.server import PUSH_PATH
+from sandbox.server import PUSH_PATH, Fault
 from tests.conftest import PARTNER_KEY
 
 LEAD_LIST = reverse("admin:leads_lead_changelist")
@@ -321,6 +321,29 @@ def test_operator_role_follows_a_big_selection_to_its_job_page(
     assert page.status_code == 200
     assert page.redirect_chain[-1][0] == reverse("admin:jobs_job_change", args=[job.pk])
     assert job.created_by == operator and job.total == 3
+
+
+def test_retrying_unknown_pushes_asks_first_and_shows_where_they_go(
+    admin_client, partner, sandbox, make_leads
+):
+    check_leads(partner=partner, leads=make_leads(12))
+    lead = Lead.objects.filter(collision_results__is_marketable=True).first()
+    sandbox.inject(Fault.RESET, times=1)
+    push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
+    push = Push.objects.get(state=PushState.UNKNOWN)
+    pushes = reverse("admin:pushes_push_changelist")
+    selection = {"action": "retry", "_selected_action": [push.pk]}
+
+    page = admin_client.post(pushes, selection).content.decode()
+
+    assert 'id="confirm-retry"' in page and "可能让同一线索被推送两次" in page
+    assert partner.push_url in page and partner.get_environment_display() in page
+    assert sandbox.calls(PUSH_PATH) == 1  # only the first, lost, answer: nothing resent yet
+
+    admin_client.post(pushes, {**selection, "apply": "1"})
+
+    push.refresh_from_db()
+    assert push.state == PushState.ACCEPTED and sandbox.calls(PUSH_PATH) == 2
 
 
 # -- the lead timeline -----------------------------------------------------------------------
