@@ -26,8 +26,7 @@ from django.utils.translation import gettext as _
 from collision.services import check_job_chunk
 from jobs.models import ChunkState, Job, JobChunk, JobKind, JobState, LeaseLost, lease_deadline
 from partners.models import Partner
-from pushes.models import Push, PushState
-from pushes.services import push_job_chunk
+from pushes.services import push_job_chunk, pushes_left_today
 
 logger = logging.getLogger(__name__)
 
@@ -279,21 +278,7 @@ class JobRun:
         ).update(state=ChunkState.PENDING, lease_owner="", lease_expires_at=None)
 
     def _push_budget(self) -> int | None:
-        cap = self.partner.daily_push_cap
-        if self.job.kind != JobKind.PUSH or cap is None:
-            return None
-        today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-        sent = Push.objects.filter(
-            partner=self.partner,
-            last_attempt_at__gte=today,
-            state__in=[
-                PushState.SENDING,
-                PushState.ACCEPTED,
-                PushState.REJECTED,
-                PushState.UNKNOWN,
-            ],
-        ).count()
-        return max(cap - sent, 0)
+        return pushes_left_today(self.partner) if self.job.kind == JobKind.PUSH else None
 
     def conclude(self) -> str:
         close_old_connections()

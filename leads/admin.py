@@ -177,7 +177,8 @@ class LeadAdmin(LeadImportExportMixin, BlindIndexSearchMixin, admin.ModelAdmin):
         summary = push_leads(partner=partner, leads=queryset, actor=request.user)
         text = _(
             "推送完成（%(partner)s）：接收 %(accepted)s，拒绝 %(rejected)s，结果未知 %(unknown)s，未送达 %(failed)s；"
-            "跳过：已推送 %(already)s，不可营销 %(not_marketable)s，资料不全 %(incomplete)s。"
+            "跳过：已推送 %(already)s，不可营销 %(not_marketable)s，资料不全 %(incomplete)s，"
+            "超出每日推送上限 %(over_daily_cap)s。"
         ) % {
             "partner": partner,
             "accepted": summary.accepted,
@@ -187,8 +188,9 @@ class LeadAdmin(LeadImportExportMixin, BlindIndexSearchMixin, admin.ModelAdmin):
             "already": summary.already_pushed,
             "not_marketable": summary.not_marketable,
             "incomplete": summary.incomplete,
+            "over_daily_cap": summary.over_daily_cap,
         }
         if summary.errors:
             text += " " + _("合作平台信息：%s") % "；".join(summary.errors[:5])
-        problems = summary.rejected or summary.unknown or summary.failed
+        problems = summary.rejected or summary.unknown or summary.failed or summary.over_daily_cap
         self.message_user(request, text, messages.WARNING if problems else messages.SUCCESS)

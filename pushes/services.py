@@ -46,6 +46,7 @@ class PushSummary:
     not_marketable: int = 0
     already_pushed: int = 0
     incomplete: int = 0
+    over_daily_cap: int = 0
     accepted: int = 0
     rejected: int = 0
     unknown: int = 0
@@ -89,7 +90,13 @@ def pushable_leads(*, partner: Partner, leads: QuerySet[Lead]) -> QuerySet[Lead]
 def push_leads(*, partner: Partner, leads: QuerySet[Lead], actor=None) -> PushSummary:
     """Push now, in this process (small selections; big ones go through a job)."""
     ensure_pushable(partner)
+    if begins := partner.next_working_time(timezone.now()):
+        raise PartnerUnavailable(
+            _("合作平台 %(name)s 现在不在工作时段，%(begins)s 开始")
+            % {"name": partner.name, "begins": timezone.localtime(begins).strftime("%m-%d %H:%M")}
+        )
     settle_orphaned_pushes(partner=partner, leads=leads)
+    budget = pushes_left_today(partner)
     summary = PushSummary(selected=leads.count())
     candidates = list(pushable_leads(partner=partner, leads=leads))
     live = Push.objects.filter(partner=partner, lead__in=leads, state__in=LIVE_STATES)
@@ -98,6 +105,9 @@ def push_leads(*, partner: Partner, leads: QuerySet[Lead], actor=None) -> PushSu
     for lead in candidates:
         if lead.missing_push_fields():
             summary.incomplete += 1
+            continue
+        if budget is not None and summary.sent >= budget:
+            summary.over_daily_cap += 1
             continue
         push = open_push(partner=partner, lead=lead, actor=actor)
         if push is None:
@@ -128,6 +138,20 @@ def settle_orphaned_pushes(*, partner: Partner, leads: QuerySet[Lead]) -> int:
             state=now, message=message, finished_at=timezone.now()
         )
     return settled
+
+
+def pushes_left_today(partner: Partner) -> int | None:
+    """What the partner's daily cap still allows today (local time); ``None`` without a cap.
+    Every push that left counts, whatever its answer."""
+    if partner.daily_push_cap is None:
+        return None
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    sent = Push.objects.filter(
+        partner=partner,
+        last_attempt_at__gte=midnight,
+        state__in=[PushState.SENDING, PushState.ACCEPTED, PushState.REJECTED, PushState.UNKNOWN],
+    ).count()
+    return max(partner.daily_push_cap - sent, 0)
 
 
 def ensure_pushable(partner: Partner) -> None:

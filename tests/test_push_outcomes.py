@@ -10,6 +10,7 @@ from django.utils import timezone
 from collision.models import CheckOutcome, CollisionResult
 from collision.services import check_leads
 from leads.models import Lead
+from partners.calls import PartnerUnavailable
 from partners.models import AuditLogEntry, CallOutcome, Operation, Partner
 from partners.protocols import qunadai_push
 from partners.protocols.base import PartnerRefusal
@@ -252,3 +253,28 @@ def test_a_lead_without_a_required_enumeration_is_not_pushed_but_counted(
     assert (summary.incomplete, summary.accepted) == (2, 1)
     assert list(Push.objects.values_list("lead_id", flat=True)) == [complete.pk]
     assert sandbox.calls(PUSH_PATH) == 1
+
+
+def test_pushes_outside_a_job_keep_the_daily_cap_and_the_working_hours(
+    partner, sandbox, make_leads
+):
+    check_leads(partner=partner, leads=make_leads(30))
+    marketable = Lead.objects.filter(collision_results__is_marketable=True)
+    first, second, third = marketable[:3]
+    partner.daily_push_cap = 2
+    partner.save()
+
+    one = push_leads(partner=partner, leads=Lead.objects.filter(pk=first.pk))
+    two = push_leads(partner=partner, leads=Lead.objects.filter(pk__in=[second.pk, third.pk]))
+
+    assert one.accepted == 1 and (two.accepted, two.over_daily_cap) == (1, 1)
+    assert sandbox.calls(PUSH_PATH) == 2 and not Push.objects.filter(lead=third).exists()
+
+    now = timezone.localtime()
+    partner.daily_push_cap = None
+    partner.working_hours_start = (now + timedelta(hours=1)).time()
+    partner.working_hours_end = (now + timedelta(hours=2)).time()
+    partner.save()
+    with pytest.raises(PartnerUnavailable, match="不在工作时段"):
+        push_leads(partner=partner, leads=Lead.objects.filter(pk=third.pk))
+    assert sandbox.calls(PUSH_PATH) == 2 and not Push.objects.filter(lead=third).exists()

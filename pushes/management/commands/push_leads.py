@@ -38,7 +38,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"selected={summary.selected} accepted={summary.accepted} rejected={summary.rejected} "
             f"unknown={summary.unknown} failed={summary.failed} already_pushed={summary.already_pushed} "
-            f"not_marketable={summary.not_marketable} incomplete={summary.incomplete}"
+            f"not_marketable={summary.not_marketable} incomplete={summary.incomplete} "
+            f"over_daily_cap={summary.over_daily_cap}"
         )
         for error in summary.errors:
             self.stderr.write(f"partner message: {error}")
