@@ -106,7 +106,7 @@ def push_leads(*, partner: Partner, leads: QuerySet[Lead], actor=None) -> PushSu
         if lead.missing_push_fields():
             summary.incomplete += 1
             continue
-        if budget is not None and summary.sent >= budget:
+        if budget is not None and summary.sent - summary.failed >= budget:  # failed never arrived
             summary.over_daily_cap += 1
             continue
         push = open_push(partner=partner, lead=lead, actor=actor)
@@ -130,12 +130,12 @@ def settle_orphaned_pushes(*, partner: Partner, leads: QuerySet[Lead]) -> int:
         created_at__lt=timezone.now() - settings.PUSH_ORPHANED_AFTER,
     )
     settled = 0
-    for state, now, message in (
+    for state, settled_as, message in (
         (PushState.PENDING, PushState.FAILED, _("发送前中断（进程停止），未发出")),
         (PushState.SENDING, PushState.UNKNOWN, _("发送中断（进程停止），请对账")),
     ):
         settled += stale.filter(state=state).update(
-            state=now, message=message, finished_at=timezone.now()
+            state=settled_as, message=message, finished_at=timezone.now()
         )
     return settled
 

@@ -205,7 +205,7 @@ class SandboxPartner:
             if fault == Fault.DROP_HASHES:
                 hashes = [h for index, h in enumerate(hashes) if index % 3 != 2]
             # In its own order, not the request's: a client must map answers back by hash.
-            answers = [self._answer(h, key) for h in sorted(map(str, hashes))]
+            answers = [self._answer(h, key) for h in sorted(hashes)]
             if fault == Fault.ODD_STATUS:
                 answers[0]["status"] = "9"
             return {"status": "0000", "msg": "成功", "data": answers}

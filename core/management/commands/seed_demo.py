@@ -30,7 +30,7 @@ class Command(BaseCommand):
     def handle(self, *args, sandbox_port, leads, admin_port, **options):
         sandbox = f"http://127.0.0.1:{sandbox_port}"
         for name, slug, utm_source, client_id, data_as_string in DEMO_PARTNERS:
-            settings = {
+            fields = {
                 "name": name,
                 "test_base_url": sandbox,
                 "push_url": f"{sandbox}/api/push/user",
@@ -41,8 +41,8 @@ class Command(BaseCommand):
             # A re-run keeps each partner's key.
             Partner.objects.update_or_create(
                 slug=slug,
-                defaults=settings,
-                create_defaults={**settings, "secret_key": secrets.token_urlsafe(24)},
+                defaults=fields,
+                create_defaults={**fields, "secret_key": secrets.token_urlsafe(24)},
             )
         created = self._leads(leads)
         password = secrets.token_urlsafe(12)
