@@ -177,8 +177,7 @@ class LeadAdmin(LeadImportExportMixin, BlindIndexSearchMixin, admin.ModelAdmin):
         summary = push_leads(partner=partner, leads=queryset, actor=request.user)
         text = _(
             "推送完成（%(partner)s）：接收 %(accepted)s，拒绝 %(rejected)s，结果未知 %(unknown)s，未送达 %(failed)s；"
-            "跳过：已推送 %(already)s，不可营销 %(not_marketable)s，资料不全 %(incomplete)s，"
-            "超出每日推送上限 %(over_daily_cap)s。"
+            "跳过：已推送 %(already)s，不可营销 %(not_marketable)s，资料不全 %(incomplete)s。"
         ) % {
             "partner": partner,
             "accepted": summary.accepted,
@@ -188,8 +187,11 @@ class LeadAdmin(LeadImportExportMixin, BlindIndexSearchMixin, admin.ModelAdmin):
             "already": summary.already_pushed,
             "not_marketable": summary.not_marketable,
             "incomplete": summary.incomplete,
-            "over_daily_cap": summary.over_daily_cap,
         }
+        if summary.over_daily_cap:
+            text += " " + _("已达每日推送上限，%(count)s 条未推送。") % {
+                "count": summary.over_daily_cap
+            }
         if summary.errors:
             text += " " + _("合作平台信息：%s") % "；".join(summary.errors[:5])
         problems = summary.rejected or summary.unknown or summary.failed or summary.over_daily_cap

@@ -271,6 +271,21 @@ def test_push_action_after_a_check_pushes_the_marketable_leads(partner, sandbox,
     ]
 
 
+def test_push_action_says_how_many_leads_the_daily_cap_held_back(partner, sandbox, make_leads):
+    leads = make_leads(10)
+    check_leads(partner=partner, leads=leads)
+    marketable = CollisionResult.objects.filter(is_marketable=True).count()
+    assert marketable > 1
+    Partner.objects.filter(pk=partner.pk).update(daily_push_cap=1)
+    operator = staff_client("leads.view_lead", "leads.push_lead")
+
+    done = post_action(operator, "push_to_partner", leads, apply="1", partner=partner.pk)
+
+    [message] = shown_messages(done)
+    assert f"已达每日推送上限，{marketable - 1} 条未推送。" in message
+    assert sandbox.calls(PUSH_PATH) == 1
+
+
 def action_choices(response) -> set[str]:
     form = response.context["action_form"]
     return set() if form is None else {name for name, _ in form.fields["action"].choices}
