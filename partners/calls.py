@@ -145,7 +145,7 @@ def _interpret(exchange: Exchange, parse: Callable[[bytes], Any]) -> tuple[CallO
 
 def call_partner(
     partner: Partner,
-    request: OutboundRequest,
+    request: OutboundRequest | Callable[[], OutboundRequest],
     *,
     operation: str,
     parse: Callable[[bytes], Any],
@@ -156,8 +156,9 @@ def call_partner(
     claim: Callable[[], bool] | None = None,
     record: Callable[[CallResult], None] | None = None,
 ) -> CallResult | None:
-    """``claim`` runs once the partner has a free slot for this call, just before the request
-    leaves; if it says no, nothing is sent or recorded and the result is ``None``. ``record``
+    """``request`` may be a function that builds it, called in the partner's slot (see
+    ``transport.send``). ``claim`` runs once the partner has a free slot for this call, just
+    before the request leaves; if it says no, nothing is sent or recorded and the result is ``None``. ``record``
     stores what the caller makes of the result in the transaction that writes the audit row, so
     the two commit together (one write per call; a push's final state never lags its audit
     row)."""
@@ -172,15 +173,16 @@ def call_partner(
     if exchange is None:
         return None
     outcome, answer, error = _interpret(exchange, parse)
+    sent = exchange.request
     with transaction.atomic():
         entry = AuditLogEntry.objects.create(
             partner=partner,
             operation=operation,
             environment=partner.environment,
-            method=request.method,
-            url=request.url,
-            request_headers=request.audit_headers,
-            request_body=request.audit_body,
+            method=sent.method,
+            url=sent.url,
+            request_headers=sent.audit_headers,
+            request_body=sent.audit_body,
             response_status=exchange.status,
             response_body=mask_answer(exchange.body) if exchange.body else "",
             latency_ms=exchange.latency_ms,

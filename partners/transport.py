@@ -4,7 +4,7 @@ failures turned into values that say whether the request could have reached the 
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import requests
@@ -33,6 +33,7 @@ class Exchange:
     body: bytes = b""
     failure: Failure | None = None
     error: str = ""
+    request: OutboundRequest | None = None  # as it was sent
 
     @property
     def may_have_reached_partner(self) -> bool:
@@ -66,7 +67,7 @@ def _never_sent(exc: requests.RequestException) -> bool:
 def send(
     *,
     partner_id: int,
-    request: OutboundRequest,
+    request: OutboundRequest | Callable[[], OutboundRequest],
     timeouts: tuple[float, float],
     max_in_flight: int,
     per_second: float,
@@ -74,11 +75,14 @@ def send(
 ) -> Exchange | None:
     """Send the prepared bytes as they are, within the partner's limits (waiting for a slot if
     need be). ``claim``, if given, runs in the slot just before sending; if it says no, nothing
-    is sent and the answer is ``None``. Never raises for network faults: returns them."""
+    is sent and the answer is ``None``. A request given as a function is built in the slot too,
+    so a timestamp it signs is not aged by the wait. Never raises for network faults: returns
+    them."""
     with gate_for(partner_id, max_in_flight=max_in_flight, per_second=per_second).passage():
         if claim is not None and not claim():
             return None
-        return _exchange(partner_id, request, timeouts)
+        prepared = request() if callable(request) else request
+        return replace(_exchange(partner_id, prepared, timeouts), request=prepared)
 
 
 def _exchange(partner_id: int, request: OutboundRequest, timeouts: tuple[float, float]) -> Exchange:

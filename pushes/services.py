@@ -180,15 +180,19 @@ def send_push(push: Push, *, actor=None) -> CallResult | None:
     before the request leaves."""
     partner = push.partner
     protocol = push_protocol(partner.push_protocol)
-    request = protocol.build_request(
-        url=partner.push_url,
-        client_id=partner.client_id,
-        key=partner.signing_key,
-        client_time_ms=time.time_ns() // 1_000_000,
-        profile=push.lead.push_profile(),
-        data_as_string=partner.push_data_as_string,
-        integers_as_strings=partner.push_integers_as_strings,
-    )
+    profile = push.lead.push_profile()
+
+    def request():  # built in the partner's slot: clientTime is when the request leaves
+        return protocol.build_request(
+            url=partner.push_url,
+            client_id=partner.client_id,
+            key=partner.signing_key,
+            client_time_ms=time.time_ns() // 1_000_000,
+            profile=profile,
+            data_as_string=partner.push_data_as_string,
+            integers_as_strings=partner.push_integers_as_strings,
+        )
+
     return call_partner(
         partner,
         request,
