@@ -2,6 +2,7 @@
 and search that finds leads through their blind indexes (and is masked wherever it is kept)."""
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from django.contrib import admin
 from django.contrib.admin.views.main import SEARCH_VAR
@@ -58,14 +59,36 @@ def related_lead_columns(request) -> list:
     ]
 
 
+class Identifier(NamedTuple):
+    normalize: Callable[[str], str]
+    validate: Callable[[str], None]
+    index: Callable[[str], str]  # its blind index
+    mask: Callable[[str], str]
+
+
+# What a search term may be, by the lead field it names (its index column: "<field>_index").
+IDENTIFIERS = {
+    "phone": Identifier(normalize_phone, validate_mobile, phone_index, mask_phone),
+    "id_number": Identifier(
+        normalize_id_number, validate_id_number, id_number_index, mask_id_number
+    ),
+}
+
+
+def searched_identifier(term: str) -> tuple[str, str] | None:
+    """``(field, value)`` when the term is a whole phone or ID number, else ``None``."""
+    for field, identifier in IDENTIFIERS.items():
+        value = identifier.normalize(term.strip())
+        if _is_valid(identifier.validate, value):
+            return field, value
+    return None
+
+
 def masked_search_term(term: str) -> str:
     """A search term as it may be stored or shown: a phone or ID number masked, the rest as is."""
-    phone = normalize_phone(term.strip())
-    if _is_valid(validate_mobile, phone):
-        return mask_phone(phone)
-    id_number = normalize_id_number(term.strip())
-    if _is_valid(validate_id_number, id_number):
-        return mask_id_number(id_number)
+    if found := searched_identifier(term):
+        field, value = found
+        return IDENTIFIERS[field].mask(value)
     return term
 
 
@@ -83,15 +106,10 @@ class BlindIndexSearchMixin:
     lead_path = ""  # "" on the Lead admin, "lead__" where the model points at a lead
 
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        phone = normalize_phone(term)
-        id_number = normalize_id_number(term)
-        if _is_valid(validate_mobile, phone):
-            return queryset.filter(**{f"{self.lead_path}phone_index": phone_index(phone)}), False
-        if _is_valid(validate_id_number, id_number):
-            return queryset.filter(
-                **{f"{self.lead_path}id_number_index": id_number_index(id_number)}
-            ), False
+        if found := searched_identifier(search_term):
+            field, value = found
+            index = IDENTIFIERS[field].index(value)
+            return queryset.filter(**{f"{self.lead_path}{field}_index": index}), False
         return super().get_search_results(request, queryset, search_term)
 
 
