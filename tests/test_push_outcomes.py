@@ -20,12 +20,21 @@ from sandbox.server import PUSH_PATH, Fault
 from tests.conftest import PARTNER_KEY
 
 
-def checked_marketable_lead(partner, make_leads) -> Lead:
-    leads = make_leads(12)
-    check_leads(partner=partner, leads=leads)
-    marketable = Lead.objects.filter(collision_results__is_marketable=True).first()
-    assert marketable is not None
+def checked_marketable_leads(partner, make_leads, count: int) -> list[Lead]:
+    """``count`` new leads that a check with ``partner`` found marketable (about half are)."""
+    check_leads(partner=partner, leads=make_leads(10 * count + 2))
+    marketable = list(Lead.objects.filter(collision_results__is_marketable=True)[:count])
+    assert len(marketable) == count
     return marketable
+
+
+def checked_marketable_lead(partner, make_leads) -> Lead:
+    return checked_marketable_leads(partner, make_leads, 1)[0]
+
+
+def only(*leads: Lead):
+    """These leads as the queryset the services take."""
+    return Lead.objects.filter(pk__in=[lead.pk for lead in leads])
 
 
 def test_timed_out_push_is_unknown_and_not_pushed_again(partner, sandbox, make_leads):
@@ -209,10 +218,7 @@ def test_sandbox_refuses_a_push_without_its_signature_headers(sandbox):
 def test_pushes_whose_process_died_are_settled_when_their_leads_are_pushed_again(
     partner, sandbox, make_leads
 ):
-    check_leads(partner=partner, leads=make_leads(30))
-    never_left, was_sending, still_running = Lead.objects.filter(
-        collision_results__is_marketable=True
-    )[:3]
+    never_left, was_sending, still_running = checked_marketable_leads(partner, make_leads, 3)
     hour_ago = timezone.now() - timedelta(hours=1)
     Push.objects.create(lead=never_left, partner=partner, created_at=hour_ago)
     Push.objects.create(
@@ -220,10 +226,7 @@ def test_pushes_whose_process_died_are_settled_when_their_leads_are_pushed_again
     )
     Push.objects.create(lead=still_running, partner=partner, state=PushState.SENDING, attempts=1)
 
-    summary = push_leads(
-        partner=partner,
-        leads=Lead.objects.filter(pk__in=[never_left.pk, was_sending.pk, still_running.pk]),
-    )
+    summary = push_leads(partner=partner, leads=only(never_left, was_sending, still_running))
 
     def states(lead):
         return list(Push.objects.filter(lead=lead).order_by("pk").values_list("state", flat=True))
@@ -238,17 +241,11 @@ def test_pushes_whose_process_died_are_settled_when_their_leads_are_pushed_again
 def test_a_lead_without_a_required_enumeration_is_not_pushed_but_counted(
     partner, sandbox, make_leads
 ):
-    check_leads(partner=partner, leads=make_leads(30))
-    no_education, no_relation, complete = Lead.objects.filter(
-        collision_results__is_marketable=True
-    )[:3]
+    no_education, no_relation, complete = checked_marketable_leads(partner, make_leads, 3)
     Lead.objects.filter(pk=no_education.pk).update(edu_level="")
     Lead.objects.filter(pk=no_relation.pk).update(emergency_relation="")
 
-    summary = push_leads(
-        partner=partner,
-        leads=Lead.objects.filter(pk__in=[no_education.pk, no_relation.pk, complete.pk]),
-    )
+    summary = push_leads(partner=partner, leads=only(no_education, no_relation, complete))
 
     assert (summary.incomplete, summary.accepted) == (2, 1)
     assert list(Push.objects.values_list("lead_id", flat=True)) == [complete.pk]
@@ -258,14 +255,12 @@ def test_a_lead_without_a_required_enumeration_is_not_pushed_but_counted(
 def test_pushes_outside_a_job_keep_the_daily_cap_and_the_working_hours(
     partner, sandbox, make_leads
 ):
-    check_leads(partner=partner, leads=make_leads(30))
-    marketable = Lead.objects.filter(collision_results__is_marketable=True)
-    first, second, third = marketable[:3]
+    first, second, third = checked_marketable_leads(partner, make_leads, 3)
     partner.daily_push_cap = 2
     partner.save()
 
-    one = push_leads(partner=partner, leads=Lead.objects.filter(pk=first.pk))
-    two = push_leads(partner=partner, leads=Lead.objects.filter(pk__in=[second.pk, third.pk]))
+    one = push_leads(partner=partner, leads=only(first))
+    two = push_leads(partner=partner, leads=only(second, third))
 
     assert one.accepted == 1 and (two.accepted, two.over_daily_cap) == (1, 1)
     assert sandbox.calls(PUSH_PATH) == 2 and not Push.objects.filter(lead=third).exists()
@@ -276,5 +271,5 @@ def test_pushes_outside_a_job_keep_the_daily_cap_and_the_working_hours(
     partner.working_hours_end = (now + timedelta(hours=2)).time()
     partner.save()
     with pytest.raises(PartnerUnavailable, match="不在工作时段"):
-        push_leads(partner=partner, leads=Lead.objects.filter(pk=third.pk))
+        push_leads(partner=partner, leads=only(third))
     assert sandbox.calls(PUSH_PATH) == 2 and not Push.objects.filter(lead=third).exists()
