@@ -158,10 +158,10 @@ def call_partner(
 ) -> CallResult | None:
     """``request`` may be a function that builds it, called in the partner's slot (see
     ``transport.send``). ``claim`` runs once the partner has a free slot for this call, just
-    before the request leaves; if it says no, nothing is sent or recorded and the result is ``None``. ``record``
-    stores what the caller makes of the result in the transaction that writes the audit row, so
-    the two commit together (one write per call; a push's final state never lags its audit
-    row)."""
+    before the request leaves; if it says no, nothing is sent or recorded and the result is
+    ``None``. ``record`` stores what the caller makes of the result in the transaction that
+    writes the audit row, so the two commit together (one write per call; a push's final state
+    never lags its audit row)."""
     exchange = transport.send(
         partner_id=partner.pk,
         request=request,
