@@ -198,7 +198,7 @@ class SandboxPartner:
             hashes = payload.get("userMd5List")
             if not isinstance(hashes, list) or not 0 < len(hashes) <= yrxd_collision.MAX_BATCH:
                 return _collision_failure("userMd5List 必须是 1 到 1000 个哈希")
-            if not all(isinstance(h, str) and MD5.fullmatch(h) for h in hashes):
+            if not _all_md5(hashes):
                 return _collision_failure("userMd5List 中有不是小写 MD5 的值")
             if payload.get("userMd5Type") != yrxd_collision.PHONE_MD5:
                 return _collision_failure("userMd5Type 必须为 0（目前仅支持手机号 MD5）")
@@ -212,7 +212,7 @@ class SandboxPartner:
         hashes = [payload[name] for name in ("phoneMd5", "idNoMd5") if name in payload]
         if not hashes:
             return _collision_failure("phoneMd5 与 idNoMd5 至少要有一个")
-        if not all(isinstance(h, str) and MD5.fullmatch(h) for h in hashes):
+        if not _all_md5(hashes):
             return _collision_failure("phoneMd5 或 idNoMd5 不是小写 MD5")
         user_md5 = hashes[0]  # the phone's first, as the spec echoes it
         answer = self._answer(str(user_md5), key)
@@ -270,6 +270,10 @@ class SandboxPartner:
             None if int(phone_md5[8:10], 16) % 4 == 0 else f"{self.base_url}/h5/{phone_md5[:12]}"
         )
         return {"status": "1", "msg": "推送成功", "data": {"appDownloadUrl": download_url}}
+
+
+def _all_md5(values: list) -> bool:
+    return all(isinstance(value, str) and MD5.fullmatch(value) for value in values)
 
 
 def _invalid_push_fields(user: dict) -> list[str]:
