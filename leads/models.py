@@ -322,6 +322,8 @@ class ImportBatch(models.Model):
         verbose_name = _("导入批次")
         verbose_name_plural = _("导入批次")
         ordering = ["-created_at", "-id"]
+        # Acting on a batch (confirm, cancel, retry, rejected rows) belongs to its uploader.
+        permissions = [("manage_all_importbatches", _("可处理他人上传的导入批次"))]
 
     def __str__(self):
         return f"#{self.pk} {self.file_name}"

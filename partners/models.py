@@ -43,6 +43,9 @@ class Partner(models.Model):
     utm_source = models.CharField(_("渠道名称 utmSource"), max_length=64)
     client_id = models.CharField(_("推送 clientId"), max_length=64, default="THIRDPARTY_QUNADAI")
     secret_key = EncryptedTextField(_("签名密钥"))
+    secret_key_changed_at = models.DateTimeField(
+        _("密钥最近修改时间"), null=True, blank=True, editable=False
+    )
     collision_protocol = models.CharField(
         _("撞库协议"),
         max_length=64,
