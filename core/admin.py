@@ -6,12 +6,14 @@ from typing import NamedTuple
 
 from django.contrib import admin
 from django.contrib.admin.views.main import SEARCH_VAR
-from django.contrib.auth.models import Permission
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth.models import Group, Permission, User
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
+from core import accounts
 from core.masking import mask_id_number, mask_name, mask_phone
 from leads.models import id_number_index, phone_index
 from leads.validators import (
@@ -132,3 +134,57 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def _without(fieldsets, name: str) -> list:
+    return [
+        (title, {**options, "fields": [f for f in options["fields"] if f != name]})
+        for title, options in fieldsets
+    ]
+
+
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(auth_admin.UserAdmin):
+    """Django's user admin within core.accounts' rule: who is not a superuser is offered only
+    what they may grant, and may change (or reset the password of) only users below them."""
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        return fieldsets if request.user.is_superuser else _without(fieldsets, "is_superuser")
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "user_permissions":
+            kwargs["queryset"] = accounts.grantable_permissions(request.user)
+        elif db_field.name == "groups":
+            kwargs["queryset"] = accounts.assignable_groups(request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or accounts.may_manage_user(request.user, obj))
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or accounts.may_manage_user(request.user, obj))
+
+
+@admin.register(Group)
+class GroupAdmin(auth_admin.GroupAdmin):
+    """A group is a bundle of rights: the same rule as for users, and never one's own group."""
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "permissions":
+            kwargs["queryset"] = accounts.grantable_permissions(request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or accounts.may_manage_group(request.user, obj))
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or accounts.may_manage_group(request.user, obj))

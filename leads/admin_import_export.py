@@ -352,21 +352,22 @@ class ImportBatchAdmin(ReadOnlyAdmin):
             else [],
             "preview_limit": services.PREVIEW_ROWS,
             "reveal": reveal,
-            "can_import": request.user.has_perm(IMPORT_PERMISSION),
-            "can_download_rejected": self._may_download_rejected(request, batch),
+            "can_handle": self._may_handle(request, batch),
+            "can_download_rejected": self._may_handle(request, batch),
             "stale": services.import_batch_is_stale(batch),
         }
         return TemplateResponse(request, "admin/leads/importbatch/detail.html", context)
 
-    def _may_download_rejected(self, request, batch) -> bool:
-        """The rejected rows hold personal data in full: the uploader (who had the file) or a
-        user allowed to export personal data."""
-        return batch.created_by_id == request.user.pk or can_export_pii(request.user)
+    def _may_handle(self, request, batch) -> bool:
+        """Confirming, cancelling, retrying a batch and downloading its rejected rows (personal
+        data in full) belong to its uploader, or to whoever may handle every batch."""
+        return request.user.has_perm(IMPORT_PERMISSION) and batch.may_be_handled_by(request.user)
 
     def _batch_for_import(self, request, pk) -> ImportBatch:
-        if not request.user.has_perm(IMPORT_PERMISSION):
+        batch = get_object_or_404(ImportBatch, pk=pk)
+        if not self._may_handle(request, batch):
             raise PermissionDenied
-        return get_object_or_404(ImportBatch, pk=pk)
+        return batch
 
     @method_decorator(require_POST)
     def confirm_view(self, request, pk):
@@ -413,9 +414,7 @@ class ImportBatchAdmin(ReadOnlyAdmin):
         return HttpResponseRedirect(batch_url(batch))
 
     def rejected_view(self, request, pk):
-        batch = get_object_or_404(ImportBatch, pk=pk)
-        if not self._may_download_rejected(request, batch):
-            raise PermissionDenied
+        batch = self._batch_for_import(request, pk)
         content = services.rejected_rows_file(batch, actor=request.user)
         stem = batch.file_name.rsplit(".", 1)[0]
         return FileResponse(

@@ -328,6 +328,10 @@ class ImportBatch(models.Model):
     def __str__(self):
         return f"#{self.pk} {self.file_name}"
 
+    def may_be_handled_by(self, user) -> bool:
+        """Its uploader, or a user allowed to handle everyone's batches."""
+        return self.created_by_id == user.pk or user.has_perm("leads.manage_all_importbatches")
+
     @property
     def is_running(self) -> bool:
         return self.state in RUNNING_STATES

@@ -1,7 +1,9 @@
 import json
 
 from django.contrib import admin
+from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
@@ -25,13 +27,13 @@ class PartnerAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     list_filter = ["environment", "is_active", "is_paused", "collision_protocol", "push_protocol"]
-    readonly_fields = ["consecutive_failures", "last_error", "last_error_at"]
+    readonly_fields = ["secret_key_state", "consecutive_failures", "last_error", "last_error_at"]
     search_fields = ["name", "slug", "utm_source"]
     prepopulated_fields = {"slug": ["name"]}
     fieldsets = [
         (None, {"fields": ["name", "slug", "is_active", "environment"]}),
         (_("地址"), {"fields": ["test_base_url", "production_base_url", "push_url"]}),
-        (_("凭证"), {"fields": ["utm_source", "client_id", "secret_key"]}),
+        (_("凭证"), {"fields": ["utm_source", "client_id", "secret_key", "secret_key_state"]}),
         (
             _("协议"),
             {
@@ -68,6 +70,27 @@ class PartnerAdmin(admin.ModelAdmin):
             },
         ),
     ]
+
+    def get_fieldsets(self, request, obj=None):
+        """The key field is the write-only form field; whoever may only view the partner gets
+        its state alone (a read-only field would render the key itself)."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj) if obj else self.has_add_permission(request):
+            return fieldsets
+        return [
+            (title, {**options, "fields": [f for f in options["fields"] if f != "secret_key"]})
+            for title, options in fieldsets
+        ]
+
+    @admin.display(description=_("签名密钥"))
+    def secret_key_state(self, partner):
+        if not partner.has_secret_key:
+            return _("未设置")
+        if partner.secret_key_changed_at:
+            return _("已设置（%(when)s 修改）") % {
+                "when": date_format(timezone.localtime(partner.secret_key_changed_at), "Y-m-d H:i")
+            }
+        return _("已设置")
 
     @admin.display(description=_("状态"))
     def health(self, partner):

@@ -5,7 +5,9 @@ from partners.models import Partner
 
 
 class PartnerForm(forms.ModelForm):
-    """The secret key is write-only: never rendered back, kept as it is when left blank."""
+    """The secret key is write-only. It is not one of the form's model fields, so the key never
+    sits in the form's initial data (an error report would show it) and a blank field leaves the
+    key alone without recording it as changed."""
 
     secret_key = forms.CharField(
         label=_("签名密钥"),
@@ -27,7 +29,6 @@ class PartnerForm(forms.ModelForm):
             "push_url",
             "utm_source",
             "client_id",
-            "secret_key",
             "collision_protocol",
             "push_protocol",
             "push_data_as_string",
@@ -42,11 +43,16 @@ class PartnerForm(forms.ModelForm):
             "is_paused",
             "failure_threshold",
         ]
+        # The admin builds its form from the fieldsets, which name the key: keep the model field out.
+        exclude = ["secret_key"]  # noqa: DJ006
 
     def clean_secret_key(self):
         key = self.cleaned_data["secret_key"]
-        if key:
-            return key
-        if self.instance.pk:
-            return Partner.objects.get(pk=self.instance.pk).secret_key
-        raise forms.ValidationError(_("新建合作平台时必须填写签名密钥"))
+        if not key and not self.instance.has_secret_key:
+            raise forms.ValidationError(_("新建合作平台时必须填写签名密钥"))
+        return key
+
+    def _post_clean(self):
+        super()._post_clean()
+        if key := self.cleaned_data.get("secret_key"):
+            self.instance.replace_secret_key(key)

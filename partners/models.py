@@ -150,6 +150,14 @@ class Partner(models.Model):
         return self.environment == Environment.PRODUCTION
 
     @property
+    def has_secret_key(self) -> bool:
+        return bool(self.pk and self.secret_key)
+
+    def replace_secret_key(self, key: str) -> None:
+        self.secret_key = key
+        self.secret_key_changed_at = timezone.now()
+
+    @property
     def signing_key(self) -> SecretKey:
         return SecretKey(self.secret_key)
 

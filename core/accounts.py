@@ -1,0 +1,57 @@
+"""Who may change whose rights. Administrators manage operators and auditors; only superusers
+grant personal data, manage users and groups, or touch a superuser; nobody raises their own.
+
+The rule is one comparison: a right is *reserved* when it reveals personal data or manages
+accounts. A user who is not a superuser may grant only unreserved rights, and may change only
+another user who holds none of the reserved ones (so not an administrator, not a superuser and
+not themselves)."""
+
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Q, QuerySet
+
+PII_PERMISSIONS = ("leads.view_lead_pii", "leads.export_lead_pii")
+# Managing accounts: users, groups and the permissions themselves.
+ACCOUNT_APPS = ("auth",)
+
+
+def _reserved() -> Q:
+    pii = Q()
+    for code in PII_PERMISSIONS:
+        app_label, codename = code.split(".")
+        pii |= Q(content_type__app_label=app_label, codename=codename)
+    return pii | Q(content_type__app_label__in=ACCOUNT_APPS)
+
+
+def grantable_permissions(actor) -> QuerySet[Permission]:
+    permissions = Permission.objects.select_related("content_type")
+    return permissions if actor.is_superuser else permissions.exclude(_reserved())
+
+
+def assignable_groups(actor) -> QuerySet[Group]:
+    """Groups whose every permission ``actor`` may grant."""
+    if actor.is_superuser:
+        return Group.objects.all()
+    reserved = Permission.objects.filter(_reserved())
+    return Group.objects.exclude(permissions__in=reserved).distinct()
+
+
+def holds_reserved_rights(user) -> bool:
+    """Read from the tables, not ``get_all_permissions``: an inactive account counts too (it
+    would regain its rights the moment someone re-activates it)."""
+    if user.is_superuser:
+        return True
+    held = Permission.objects.filter(Q(user=user) | Q(group__user=user))
+    return held.filter(_reserved()).exists()
+
+
+def may_manage_user(actor, target) -> bool:
+    if actor.is_superuser:
+        return True
+    return target.pk != actor.pk and not holds_reserved_rights(target)
+
+
+def may_manage_group(actor, group) -> bool:
+    if actor.is_superuser:
+        return True
+    is_own = group.user_set.filter(pk=actor.pk).exists()
+    return not is_own and assignable_groups(actor).filter(pk=group.pk).exists()
