@@ -15,6 +15,8 @@ import io
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
@@ -261,7 +263,11 @@ class GuardedExportMixin(ExportMixin):
             raise PermissionDenied
         can_unmask = can_export_pii(request.user)
         form = ExportChoiceForm(request.POST or None, can_unmask=can_unmask)
-        queryset = self.get_export_queryset(request)
+        try:
+            queryset = self.get_export_queryset(request)
+        except IncorrectLookupParameters:  # a hand-made filter: as the changelist answers it
+            changelist = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+            return HttpResponseRedirect(f"{changelist}?{ERROR_FLAG}=1")
         if form.is_bound and form.is_valid():
             exported = export_records(
                 kind=self.export_kind,

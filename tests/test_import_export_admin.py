@@ -290,3 +290,10 @@ def test_export_records_are_read_only_in_the_admin():
     page = auditor.get(reverse("admin:leads_exportrecord_changelist"))
     assert page.status_code == 200 and "xlsx" in page.content.decode()
     assert auditor.get(reverse("admin:leads_exportrecord_add")).status_code == 403
+
+
+def test_an_export_with_a_filter_the_list_does_not_know_is_refused_not_a_server_error():
+    _, client = staff("leads.view_lead", "leads.export_lead")
+    response = client.get(EXPORT + "?format=csv")
+    assert response.status_code == 302 and response["Location"] == f"{LEAD_LIST}?e=1"
+    assert not ExportRecord.objects.exists()
