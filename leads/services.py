@@ -134,7 +134,9 @@ def import_batch_analyse(batch_id: int) -> ImportBatch | None:
     try:
         sheet = open_sheet(_read_upload(batch), batch.file_name)
         layout, rows = find_layout(sheet)
-        total = max(sheet.height - layout.header_row, 0)
+        total = max(sheet.height - layout.header_row, 0)  # below the header; an upper bound
+        if total > settings.LEAD_IMPORT_MAX_ROWS:  # refused before a row is cleaned
+            raise UnreadableFile(_too_many_rows(total))
         _progress(batch, phase=_("校验数据"), done=0, total=total)
         Analysis(batch, layout).run(prepare(blocks(rows), layout))
     except UnreadableFile as exc:
@@ -144,6 +146,17 @@ def import_batch_analyse(batch_id: int) -> ImportBatch | None:
         _fail(batch, _("分析文件时出现内部错误，未导入任何数据。请联系管理员。"))
         raise
     return batch
+
+
+def _too_many_rows(rows: int | None = None) -> str:
+    """LEAD_IMPORT_MAX_ROWS counts the rows below the header (title rows above it do not count)."""
+    limit = settings.LEAD_IMPORT_MAX_ROWS
+    if rows is None:
+        return _("行数太多：表头以下超过 %(limit)s 行。请拆分后分批导入。") % {"limit": limit}
+    return _("行数太多：表头以下有 %(rows)s 行，上限 %(limit)s 行。请拆分后分批导入。") % {
+        "rows": rows,
+        "limit": limit,
+    }
 
 
 def _progress(batch: ImportBatch, *, phase: str | None = None, done=None, total=None) -> None:
@@ -186,10 +199,8 @@ class Analysis:
         tracker, counts = self.duplicates, self.counts
         for block, (total, staged, rejected) in prepared:
             counts["total"] += total
-            if counts["total"] > limit:
-                raise UnreadableFile(
-                    _("行数太多：超过上限 %(limit)s 行。请拆分后分批导入。") % {"limit": limit}
-                )
+            if counts["total"] > limit:  # the exact count: non-blank rows
+                raise UnreadableFile(_too_many_rows())
             for row in rejected:
                 counts["invalid"] += 1
                 self._reject(*row)

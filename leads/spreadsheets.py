@@ -2,9 +2,10 @@
 module, and a small streaming xlsx writer.
 
 Reading refuses, with one clear message, anything it should not open: wrong type, password
-protection, zip bombs, XML with a DOCTYPE (so no entity is ever expanded), files over the size or
-row limits. Writing never touches the disk (the rows may hold personal data), writes every string
-as a text cell, and neutralises values a spreadsheet would run as a formula.
+protection, zip bombs, XML with a DOCTYPE (so no entity is ever expanded), files over the size
+limit, a cell holding a NUL character, a CSV cell over the csv module's field limit. Writing
+never touches the disk (the rows may hold personal data), writes every string as a text cell,
+and neutralises values a spreadsheet would run as a formula.
 """
 
 import csv
@@ -26,6 +27,7 @@ OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # An encrypted OOXML file is an OLE2 container holding these streams (names in UTF-16LE).
 ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 XML_DANGER = (b"<!DOCTYPE", b"<!ENTITY")
+XML_NUL = b"_x0000_"  # how OOXML writes a NUL character in text
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")  # gb18030 is a superset of GBK, which Chinese Excel writes
 
 
@@ -39,7 +41,7 @@ class Sheet:
 
     format: str
     rows: Iterator[list]
-    height: int  # rows in the sheet, header included (an upper bound for CSV)
+    height: int  # rows up to the last one used, header and title rows included (see _line_count)
 
 
 def file_format(file_name: str) -> str:
@@ -67,10 +69,9 @@ def open_sheet(data: bytes, file_name: str) -> Sheet:
             raise UnreadableFile(
                 _("文件设置了打开密码（已加密）：请在 Excel 中取消密码后重新上传。")
             )
-        sheet = _calamine_sheet(data, XLS)
+        sheet = _calamine_sheet(data, XLS, nul=True)  # BIFF strings are UTF-16: bytes cannot tell
     elif data.startswith(ZIP_MAGIC):
-        _check_zip(data)
-        sheet = _calamine_sheet(data, XLSX)
+        sheet = _calamine_sheet(data, XLSX, nul=_check_zip(data))
     elif expected == CSV:
         sheet = _csv_sheet(data)
     else:
@@ -80,11 +81,6 @@ def open_sheet(data: bytes, file_name: str) -> Sheet:
             )
             % {"ext": expected}
         )
-    if sheet.height - 1 > settings.LEAD_IMPORT_MAX_ROWS:
-        raise UnreadableFile(
-            _("行数太多：%(rows)s 行，上限 %(limit)s 行。请拆分后分批导入。")
-            % {"rows": sheet.height - 1, "limit": settings.LEAD_IMPORT_MAX_ROWS}
-        )
     return sheet
 
 
@@ -92,10 +88,12 @@ def _megabytes(size: int) -> str:
     return f"{size / 1024 / 1024:.1f}"
 
 
-def _check_zip(data: bytes) -> None:
+def _check_zip(data: bytes) -> bool:
     """Refuse zip bombs and XML with a DOCTYPE before calamine opens anything. Every part is
     unpacked here as a stream, so a header that lies about sizes is caught too (zipfile stops at
-    the declared size and checks the CRC)."""
+    the declared size and checks the CRC). Returns whether an XML part holds a NUL (a raw zero
+    byte or Excel's ``_x0000_`` escape, both of which calamine passes on): only then are the
+    sheet's cells searched for it."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
@@ -107,7 +105,7 @@ def _check_zip(data: bytes) -> None:
     declared = sum(member.file_size for member in members)
     if declared > settings.LEAD_IMPORT_MAX_UNPACKED_BYTES:
         raise UnreadableFile(_("文件解压后过大，拒绝打开（疑似压缩炸弹）。"))
-    unpacked = 0
+    unpacked, nul = 0, False
     for member in members:
         ratio_limit = settings.LEAD_IMPORT_MAX_ZIP_RATIO * max(member.compress_size, 1024)
         with archive.open(member) as stream:
@@ -125,10 +123,13 @@ def _check_zip(data: bytes) -> None:
                         raise UnreadableFile(
                             _("文件中的 XML 含有 DOCTYPE/实体声明，出于安全原因拒绝打开。")
                         )
+                    nul = nul or b"\x00" in block or XML_NUL in window
                     head = block[-16:]
+    return nul
 
 
-def _calamine_sheet(data: bytes, kind: str) -> Sheet:
+def _calamine_sheet(data: bytes, kind: str, *, nul: bool) -> Sheet:
+    """``nul``: the file may hold a NUL, so its cells are searched for one as they are read."""
     from python_calamine import CalamineError, CalamineWorkbook, PasswordError
 
     try:
@@ -147,21 +148,74 @@ def _calamine_sheet(data: bytes, kind: str) -> Sheet:
             _("文件已损坏或格式不对，无法作为 .%(kind)s 读取。") % {"kind": kind}
         ) from exc
     # The sheet is parsed by now: iterating it converts cells, it cannot fail on the file.
-    return Sheet(format=kind, rows=rows, height=height)
+    return Sheet(format=kind, rows=_without_nul(rows) if nul else rows, height=height)
+
+
+def _without_nul(rows: Iterator[list]) -> Iterator[list]:
+    """The rows, refusing the file at the first cell holding a NUL character: no spreadsheet
+    program writes one, and PostgreSQL's text refuses it (a lead holding one failed to import
+    there, and only there)."""
+    for number, row in enumerate(rows, 1):
+        for column, cell in enumerate(row):
+            if cell.__class__ is str and "\x00" in cell:
+                raise UnreadableFile(
+                    _(
+                        "第 %(row)s 行 %(column)s 列含有空字符（NUL）：正常的表格里不会有这个字符，文件可能已损坏或导出有误。请删掉这个字符或重新导出文件后再上传。"
+                    )
+                    % {"row": number, "column": _column_letters(column)}
+                )
+        yield row
 
 
 def _csv_sheet(data: bytes) -> Sheet:
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise UnreadableFile(_("文件内容不是文本（CSV）：可能是改了扩展名的其他文件。"))
     text = _decode(data)
-    first_line = text.split("\n", 1)[0]
+    first_line = FIRST_LINE.match(text).group()
     delimiter = max(",\t;", key=first_line.count)
-    height = text.count("\n") + 1
-    return Sheet(
-        format=CSV,
-        rows=csv.reader(io.StringIO(text, newline=""), delimiter=delimiter),
-        height=height,
-    )
+    rows = _csv_rows(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    if "\x00" in text:  # one C-level scan; the cells are searched only when it finds one
+        rows = _without_nul(rows)
+    return Sheet(format=CSV, rows=rows, height=_line_count(text))
+
+
+FIRST_LINE = re.compile(r"[^\r\n]*")
+BLANK_TAIL = "\r\n\t ,;"  # what blank lines at the end are made of (Excel writes ",,,")
+
+
+def _line_count(text: str) -> int:
+    """Lines up to the last one with content, whatever ends them: ``\\r\\n``, ``\\n``, or ``\\r``
+    alone (old Mac files). That is one per row, except for blank lines between rows and line
+    breaks inside quoted cells, which make it an upper bound."""
+    end = len(text)
+    while end:  # back over the blank tail, a slice at a time (no copy of the whole text)
+        start = max(end - 4096, 0)
+        end = start + len(text[start:end].rstrip(BLANK_TAIL))
+        if end > start:
+            break
+    if not end:
+        return 0
+    breaks = text.count("\n", 0, end) + text.count("\r", 0, end) - text.count("\r\n", 0, end)
+    return breaks + 1
+
+
+def _csv_rows(reader) -> Iterator[list]:
+    """The reader's rows. A cell over the csv module's field limit (131,072 characters unless
+    changed, and we leave the process-wide setting alone: no lead's value comes near it) is not
+    data but a broken file, nearly always an opening quote that is never closed, so that the
+    rest of the file reads as one cell: refused, naming the row it starts in."""
+    number = 0
+    try:
+        for row in reader:
+            number += 1
+            yield row
+    except csv.Error as exc:
+        raise UnreadableFile(
+            _(
+                '第 %(row)s 行有一个单元格超过 %(limit)s 个字符，不是正常的线索数据：多半是这一格以英文双引号（"）开头却没有配对的引号，把后面的内容都连成了一格。请检查这一行后重新上传。'
+            )
+            % {"row": number + 1, "limit": csv.field_size_limit()}
+        ) from exc
 
 
 def _decode(data: bytes) -> str:

@@ -9,10 +9,12 @@ from python_calamine import CalamineWorkbook
 from leads.importing import header_key
 from leads.spreadsheets import (
     SheetSpec,
+    UnreadableFile,
     cell_text,
     looks_scientific,
     lost_digits,
     neutralise,
+    open_sheet,
     write_csv,
     write_xlsx,
 )
@@ -73,3 +75,19 @@ def test_xlsx_writer_output_opens_in_openpyxl_and_calamine():
 def test_csv_writer_has_a_bom_for_excel():
     data = write_csv(["姓名"], [["=1+1"]])
     assert data.startswith(b"\xef\xbb\xbf") and data.decode("utf-8-sig") == "姓名\r\n'=1+1\r\n"
+
+
+@pytest.mark.parametrize("ending", ["\r\n", "\n", "\r"])
+def test_csv_height_counts_lines_of_every_ending_and_not_the_blank_tail(ending):
+    lines = ["手机号,姓名", "1,a", '2,"b', 'c"', "", "3,d"]  # a quoted line break, a blank line
+    text = ending.join(lines) + ending + ",," + ending * 3  # what Excel leaves at the end
+    sheet = open_sheet(text.encode(), "a.csv")
+    assert sheet.height == 6  # an upper bound: the quoted break and the blank line count
+    rows = [["手机号", "姓名"], ["1", "a"], ["2", f"b{ending}c"], [], ["3", "d"], ["", "", ""]]
+    assert list(sheet.rows) == rows + [[]] * 2
+
+
+def test_a_nul_in_unicode_text_is_found_after_decoding():
+    data = "手机号\t姓名\r\n18698574854\t张\x00三\r\n".encode("utf-16")
+    with pytest.raises(UnreadableFile, match="第 2 行 B 列含有空字符"):
+        list(open_sheet(data, "leads.txt").rows)
