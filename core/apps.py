@@ -7,7 +7,8 @@ class CoreConfig(AppConfig):
     verbose_name = "LeadDesk"
 
     def ready(self):
-        from core import checks  # noqa: F401  (registers the key checks)
+        from core import admin_links, checks  # noqa: F401  (checks registers the key checks)
         from core.roles import sync_roles
 
         post_migrate.connect(sync_roles, dispatch_uid="core.sync_roles")
+        admin_links.install()

@@ -81,6 +81,9 @@ class LeadAdmin(LeadImportExportMixin, BlindIndexSearchMixin, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False  # leads are corrected by re-importing them, not edited by hand
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # its checks and pushes are the business's record; erasure removes the person
+
     def has_check_permission(self, request):
         return request.user.has_perm("leads.check_lead")
 

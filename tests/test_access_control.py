@@ -302,3 +302,25 @@ def test_operators_see_the_teams_jobs_and_cancel_only_their_own(partner):
     assert owner_client.post(cancel).status_code == 302
     job.refresh_from_db()
     assert job.cancel_requested or job.state == JobState.CANCELLED
+
+
+def test_read_only_links_lead_only_where_the_viewer_may_go(partner, make_leads):
+    """Django links a read-only foreign key whatever the viewer may open: an operator was shown
+    the audit row and the user behind a push, both answering 403."""
+    from collision.services import check_leads
+    from pushes.models import Push
+    from pushes.services import push_leads
+
+    owner, _ = member(OPERATOR)
+    leads = Lead.objects.filter(pk__in=[lead.pk for lead in make_leads(10)])
+    check_leads(partner=partner, leads=leads, actor=owner)
+    push_leads(partner=partner, leads=leads, actor=owner)
+    push = Push.objects.filter(actor=owner).latest("pk")
+    audit_url = reverse("admin:partners_auditlogentry_change", args=[push.audit_entry_id])
+    user_url = reverse("admin:auth_user_change", args=[owner.pk])
+    _, operator = member(OPERATOR)
+    page = operator.get(reverse("admin:pushes_push_change", args=[push.pk])).content.decode()
+    assert audit_url not in page and user_url not in page
+    _, auditor = member(AUDITOR)
+    page = auditor.get(reverse("admin:pushes_push_change", args=[push.pk])).content.decode()
+    assert audit_url in page and user_url not in page
