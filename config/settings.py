@@ -34,6 +34,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "import_export",
     "django_tasks_db",
+    # Sign-in: a second factor (TOTP, recovery codes) and lockout after repeated failures.
+    "django_otp",
+    "django_otp.plugins.otp_static",
+    "django_otp.plugins.otp_totp",
+    "two_factor",
+    "core.lockout.AxesConfig",
     "core",
     "partners",
     "leads",
@@ -50,8 +56,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "core.admin_links.AdminRequestMiddleware",  # read-only links ask who is looking
+    "django_otp.middleware.OTPMiddleware",
+    "core.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the 429 page
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -94,6 +103,41 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Sign-in (issue 11): lockout after repeated failures, a second factor ---
+# django-axes sees every password check first; ModelBackend does the checking.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# The login is two_factor's (password, then the code), mounted at /admin/login/ (config/urls.py).
+LOGIN_URL = "two_factor:login"
+LOGIN_REDIRECT_URL = "admin:index"
+# Lock an account after AXES_FAILURE_LIMIT failures from anywhere (one account guessed from many
+# addresses), and an address after as many failures on any accounts (one address trying many):
+# each on its own, not only the pair. The user agent is not part of either: a client sets it.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+# Failures older than this are forgotten and a lock lifts by itself; 0 locks until an
+# administrator unlocks (登录失败记录: delete the rows).
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30)) or None
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ADMIN = False  # core.sign_in_admin registers its pages, in Chinese
+AXES_VERBOSE = False  # no banner on every command; a lockout is still logged
+AXES_LOCKOUT_CALLABLE = "core.lockout.locked_out"  # the login page, in Chinese, HTTP 429
+AXES_COOLOFF_MESSAGE = "登录失败次数过多，已暂时锁定，请稍后再试或联系管理员解锁。"
+AXES_PERMALOCK_MESSAGE = "登录失败次数过多，已锁定，请联系管理员解锁。"
+# two_factor's login form prefixes its fields: name the password so that axes masks it in the
+# request data it keeps of a failed attempt (it masks only "password" otherwise).
+AXES_PASSWORD_FORM_FIELD = "auth-password"
+# Behind reverse proxies every request comes from the nearest one: say how many there are (each
+# appends to X-Forwarded-For), or one attacker's failures lock everybody out.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "core.lockout.client_ip_address"
+# A second factor's secrets never reach a page, not even a superuser's (devices are reset, not
+# edited: core.two_factor.reset_two_factor).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+OTP_TOTP_ISSUER = "LeadDesk"
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]

@@ -45,6 +45,9 @@ ROLES = {
         "auth.change_user",
         "jobs.view_job",
         "jobs.cancel_job",
+        # Failed logins, and lifting a lock by deleting them (core.sign_in_admin).
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
     ],
 }
 

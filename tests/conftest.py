@@ -1,6 +1,10 @@
 import random
 
 import pytest
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from leads.demo import fake_lead_fields
 from leads.models import Lead
@@ -10,6 +14,39 @@ from sandbox.server import SandboxConfig, SandboxPartner
 PARTNER_KEY = "sandbox-secret-key-0123"
 UTM_SOURCE = "leaddesk_test"
 CLIENT_ID = "THIRDPARTY_QUNADAI"
+
+
+def totp_device(user) -> TOTPDevice:
+    """The user's authenticator, created as the setup page does if there is none."""
+    device, _ = TOTPDevice.objects.get_or_create(user=user, name="default")
+    return device
+
+
+def totp_code(device: TOTPDevice) -> str:
+    """The code the authenticator app shows now; if that one was used already (a code is good
+    once), the next one, which the device accepts too (one step of tolerance)."""
+    device.refresh_from_db()
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    if totp.t() <= device.last_t:
+        totp.drift += device.last_t + 1 - totp.t()
+    return f"{totp.token():0{device.digits}d}"
+
+
+def log_in_verified(client: Client, user) -> Client:
+    """``client`` signed in as ``user`` past both factors, as the login's code step leaves a
+    session: the user's authenticator (created if need be) recorded as the verified device."""
+    device = totp_device(user)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    """pytest-django's, past the second factor every superuser must pass."""
+    return log_in_verified(client, admin_user)
 
 
 @pytest.fixture

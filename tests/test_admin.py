@@ -23,7 +23,7 @@ from partners.models import AuditLogEntry, Environment, Partner
 from pushes.models import Push, PushState
 from pushes.services import push_leads
 from sandbox.server import PUSH_PATH, Fault
-from tests.conftest import PARTNER_KEY
+from tests.conftest import PARTNER_KEY, log_in_verified
 
 LEAD_LIST = reverse("admin:leads_lead_changelist")
 VALID_ID_NUMBER = "11010519491231002X"  # GB 11643 check digit X
@@ -43,9 +43,7 @@ def staff_client(*perms: str, via_group: bool = False) -> Client:
         user.groups.add(group)
     else:
         user.user_permissions.set(permissions)
-    client = Client()
-    client.force_login(user)
-    return client
+    return log_in_verified(Client(), user)
 
 
 def lead_change_url(lead: Lead) -> str:

@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
-from django.test import override_settings
+from django.test import RequestFactory, override_settings
 
 from collision.models import CollisionResult
 from collision.services import check_leads
@@ -139,9 +139,12 @@ def test_demo_data_is_repeatable_and_shows_every_status_against_the_sandbox(db):
     assert first[0].endswith(", 120 new leads") and second[0].endswith(", 0 new leads")
     assert Lead.objects.count() == 120
     assert dict(Partner.objects.values_list("slug", "secret_key")) == keys  # a re-run keeps keys
-    login = second[-1]
+    login = second[-2]
     assert login.startswith("admin login: http://127.0.0.1:8123/admin/  user: admin  password: ")
-    assert authenticate(username="admin", password=login.rsplit(" ", 1)[-1]).is_superuser
+    login_request = RequestFactory().post("/admin/login/")  # django-axes checks each attempt
+    admin = authenticate(login_request, username="admin", password=login.rsplit(" ", 1)[-1])
+    assert admin.is_superuser
+    assert second[-1].startswith("second factor: ")  # tests/test_sign_in.py signs in with it
 
     # The sandbox finds the demo partners' keys on its own, as `make run` starts it.
     sandbox = SandboxPartner(

@@ -17,6 +17,7 @@ from collision.models import CheckOutcome, CollisionResult
 from core.masking import mask_id_number, mask_phone
 from leads.models import ExportKind, ExportRecord, ImportBatch, ImportState, Lead
 from pushes.models import Push, PushState
+from tests.conftest import log_in_verified
 from tests.import_files import CHINESE_HEADERS, csv_bytes, lead_rows, read_xlsx, xlsx_bytes
 
 pytestmark = pytest.mark.django_db
@@ -35,9 +36,7 @@ def staff(*perms: str, superuser: bool = False) -> tuple[User, Client]:
         Permission.objects.get(content_type__app_label=app, codename=codename)
         for app, codename in (p.split(".") for p in perms)
     )
-    client = Client()
-    client.force_login(user)
-    return user, client
+    return user, log_in_verified(Client(), user)
 
 
 def upload(client: Client, data: bytes, name: str = "leads.xlsx", **fields):

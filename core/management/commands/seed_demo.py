@@ -1,15 +1,20 @@
 import random
 import secrets
+from base64 import b32encode
 
+from axes.utils import reset as reset_lockout
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from leads.demo import fake_lead_fields
 from leads.models import Lead, phone_index
 from partners.models import Partner
 
 DEMO_SOURCE = "demo"
+RECOVERY_CODES = 5
 DEMO_PARTNERS = [
     ("演示平台 A", "demo-a", "leaddesk_demo_a", "THIRDPARTY_QUNADAI", True),
     ("演示平台 B（data 为嵌套对象）", "demo-b", "leaddesk_demo_b", "THIRDPARTY_DEMO_B", False),
@@ -51,6 +56,8 @@ class Command(BaseCommand):
         admin.is_staff = admin.is_superuser = True
         admin.set_password(password)
         admin.save()
+        key, codes = self._second_factor(admin)
+        reset_lockout(username=admin.username)  # a new password deserves a fresh start
         self.stdout.write(
             self.style.SUCCESS(
                 f"demo: {len(DEMO_PARTNERS)} partners on the sandbox at {sandbox}, {created} new leads"
@@ -61,6 +68,25 @@ class Command(BaseCommand):
                 f"admin login: http://127.0.0.1:{admin_port}/admin/  user: admin  password: {password}"
             )
         )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"second factor: the code of an authenticator app given the key {key} (time-based, "
+                "6 digits), or 使用恢复码 and one of these one-time recovery codes: "
+                + " ".join(codes)
+            )
+        )
+
+    @staticmethod
+    def _second_factor(admin) -> tuple[str, list[str]]:
+        """A superuser must pass a second factor. The demo admin's authenticator is kept across
+        runs (its key printed, for an app on a phone); its recovery codes are new each run, for
+        a demo without a phone. Returns the key (base32, as apps take it) and the codes."""
+        totp, _ = TOTPDevice.objects.get_or_create(user=admin, name="default")
+        backup, _ = StaticDevice.objects.get_or_create(user=admin, name="backup")
+        backup.token_set.all().delete()
+        codes = [StaticToken.random_token() for _ in range(RECOVERY_CODES)]
+        StaticToken.objects.bulk_create(StaticToken(device=backup, token=code) for code in codes)
+        return b32encode(totp.bin_key).decode(), codes
 
     @staticmethod
     def _leads(count: int) -> int:

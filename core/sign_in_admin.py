@@ -1,0 +1,67 @@
+"""The admin's sign-in pages (set up by ``core.lockout.AxesConfig.ready``): django-axes' failed
+login records, where an administrator lifts a lock by deleting them, and its login log, read
+only; django-otp's device pages are removed, since a device's secret (an authenticator key,
+unused recovery codes) would sign anyone in as its owner. A user's devices are reset from the
+users list instead (``core.two_factor.reset_two_factor``)."""
+
+from axes import admin as axes_admin
+from axes.models import AccessAttempt, AccessLog
+from django.conf import settings
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+
+class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
+    """One row per (username, address, browser) that failed; a lock holds while the failures
+    of a username, or of an address, within the cool-off reach AXES_FAILURE_LIMIT."""
+
+    actions = ["unlock"]
+    list_display_links = None  # the list says it all; a record's own page would be axes' English
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # "unlock" deletes, without axes' English titles
+        return actions
+
+    @admin.display(description=_("状态"))
+    def status(self, obj):
+        remaining = settings.AXES_FAILURE_LIMIT - obj.failures_since_start
+        if remaining > 0:
+            return _("还可尝试 %(count)d 次") % {"count": remaining}
+        return _("已锁定")
+
+    @admin.action(description=_("解除锁定（删除所选记录）"), permissions=["delete"])
+    def unlock(self, request, queryset):
+        count = queryset.count()
+        queryset.delete()
+        self.message_user(
+            request,
+            ngettext(
+                "已删除 %(count)d 条记录，锁定已解除。",
+                "已删除 %(count)d 条记录，锁定已解除。",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )
+
+
+class AccessLogAdmin(axes_admin.AccessLogAdmin):
+    """Every successful login (who, when, from where) and its logout: a record, never edited."""
+
+    list_display_links = None
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def register() -> None:
+    admin.site.unregister([TOTPDevice, StaticDevice])
+    admin.site.register(AccessAttempt, AccessAttemptAdmin)
+    admin.site.register(AccessLog, AccessLogAdmin)
