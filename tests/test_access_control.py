@@ -13,7 +13,7 @@ from django.utils import timezone
 from core.roles import ROLES
 from jobs.models import Job, JobKind, JobState
 from leads.models import ImportBatch, ImportState, Lead
-from tests.conftest import PARTNER_KEY
+from tests.conftest import PARTNER_KEY, log_in_verified
 from tests.import_files import CHINESE_HEADERS, lead_rows, xlsx_bytes
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,7 @@ OPERATOR, AUDITOR, ADMINISTRATOR = ROLES
 
 
 def member(role: str | None, *, superuser: bool = False, username: str = "") -> tuple[User, Client]:
-    """A logged-in staff user in ``role`` (one of core.roles.ROLES, or none)."""
+    """A signed-in staff user in ``role`` (one of core.roles.ROLES, or none)."""
     user = User.objects.create_user(
         username or f"user{User.objects.count()}",
         password="x-Very-long-pass-2026",
@@ -31,9 +31,7 @@ def member(role: str | None, *, superuser: bool = False, username: str = "") -> 
     )
     if role:
         user.groups.add(Group.objects.get(name=role))
-    client = Client()
-    client.force_login(user)
-    return user, client
+    return user, log_in_verified(Client(), user)  # past the second factor, as signing in ends
 
 
 # --- the partner key -----------------------------------------------------------------------
