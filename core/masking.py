@@ -1,5 +1,9 @@
 """How personal data looks on screens, in exports and in the audit log when it must not be read."""
 
+import json
+import re
+from collections.abc import Callable, Iterable
+
 MASK = "*"
 
 
@@ -56,3 +60,91 @@ def short_hash(digest: str, *, keep: int = PII_HASH_PREFIX) -> str:
     if not digest:
         return ""
     return digest[:keep] + "…"
+
+
+# -- free text: what a partner writes back about a person ----------------------------------------
+#
+# A partner's ``msg``, an ``appDownloadUrl``, an error page: text we did not write, that may echo
+# a phone, an ID number, a name or a hash of them. ``mask_text`` masks what can be recognised in
+# any text, and the values of the person the caller knows the text is about.
+
+_DIGIT = "[0-9\uff10-\uff19]"  # ASCII or full-width
+_SEP = "[ \\-\u3000\uff0d]?"  # one blank or hyphen between digits, as people write them
+_NO_DIGIT_BEFORE = "(?<![0-9\uff10-\uff19])"
+_NO_DIGIT_AFTER = "(?![0-9\uff10-\uff19])"
+# An ID number is tried first: its first 11 digits may look like a phone.
+_ID_NUMBER = rf"{_NO_DIGIT_BEFORE}{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}{_SEP}[0-9\uff10-\uff19xX\uff38\uff58]{_NO_DIGIT_AFTER}"
+_PHONE = rf"{_NO_DIGIT_BEFORE}(?:(?:\+|00)?86{_SEP})?[1\uff11]{_SEP}[3-9\uff13-\uff19](?:{_SEP}{_DIGIT}){{9}}{_NO_DIGIT_AFTER}"
+# Hash-like: a run of 8 or more hex digits (an MD5, a prefix of one, a long number), or of 6 or 7
+# mixing digits and letters. Shorter runs stay: they are error codes and words ("2024", "cafe").
+_HEX_RUN = "(?<![0-9a-fA-F])[0-9a-fA-F]{6,}(?![0-9a-fA-F])"
+_IDENTIFIER = re.compile(rf"(?P<id_number>{_ID_NUMBER})|(?P<phone>{_PHONE})|(?P<hex>{_HEX_RUN})")
+_FULL_WIDTH = str.maketrans(
+    {chr(0xFF10 + d): str(d) for d in range(10)} | {"\uff38": "X", "\uff58": "X", "x": "X"}
+)
+
+
+def _mask_identifier(match: re.Match) -> str:
+    text = match.group()
+    if match.lastgroup == "hex":
+        has_digit = any(ch.isdigit() for ch in text)
+        hashlike = len(text) >= 8 or (has_digit and not text.isdigit())
+        return short_hash(text) if hashlike else text
+    value = "".join(ch for ch in text.translate(_FULL_WIDTH) if ch.isdigit() or ch == "X")
+    if match.lastgroup == "id_number":
+        return mask_id_number(value)
+    return mask_phone(value[-11:])  # without +86 / 0086 / 86
+
+
+def mask_text(
+    text: str,
+    *,
+    names: Iterable[str] = (),
+    phones: Iterable[str] = (),
+    id_numbers: Iterable[str] = (),
+) -> str:
+    """``text`` with every phone number, ID number and hash-like token masked (``186****4854``,
+    ``452159**********2X``, ``0a1…``), and the given values of the person it is about masked
+    wherever they appear (a name cannot be recognised otherwise). Masking masked text changes
+    nothing."""
+    if not text:
+        return text
+    known = [(name, mask_name(name)) for name in names if len(name or "") >= 2]
+    known += [(phone, mask_phone(phone)) for phone in phones if phone]
+    for id_number in id_numbers:
+        if id_number:
+            masked = mask_id_number(id_number)
+            known += [(id_number.upper(), masked), (id_number.lower(), masked)]
+    for value, masked in sorted(known, key=lambda pair: -len(pair[0])):
+        text = text.replace(value, masked)
+    return _IDENTIFIER.sub(_mask_identifier, text)
+
+
+def mask_document(text: str, mask: Callable[[str], str] = mask_text) -> str:
+    """A partner's answer as it may be kept: a JSON document has each of its strings, keys and
+    numbers masked by ``mask`` (so an escaped ``\\u5f20`` cannot slip past it) and is written
+    back compact; any other text is masked as it is. NUL, which PostgreSQL cannot store, is
+    replaced."""
+    text = text.replace("\x00", "\ufffd")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return mask(text)
+    if not isinstance(document, dict | list):
+        return mask(text)
+    masked = _mask_json(document, mask)
+    return json.dumps(masked, ensure_ascii=False, separators=(",", ":"))
+
+
+def _mask_json(value, mask: Callable[[str], str]):
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {mask(key): _mask_json(item, mask) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask_json(item, mask) for item in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    text = str(value)  # a number: a phone sent as 18698574854
+    masked = mask(text)
+    return value if masked == text else masked

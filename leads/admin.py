@@ -97,7 +97,8 @@ class LeadAdmin(LeadImportExportMixin, BlindIndexSearchMixin, admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         lead = self.get_object(request, object_id)
-        extra_context = {**(extra_context or {}), "timeline": lead_timeline(lead) if lead else []}
+        timeline = lead_timeline(lead, reveal=can_view_pii(request.user)) if lead else []
+        extra_context = {**(extra_context or {}), "timeline": timeline}
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description=gettext_lazy("撞库（选择合作平台）"), permissions=["check"])

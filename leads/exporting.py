@@ -46,11 +46,19 @@ def can_export_pii(user) -> bool:
 
 
 class Column(fields.Field):
-    """A resource field that may hold personal data (``mask``) or a long identifier (``text``)."""
+    """A resource field that may hold personal data (``mask``, or ``masked_attribute``: read
+    instead of ``attribute`` when masking needs the whole row) or a long identifier (``text``)."""
 
-    def __init__(self, *args, mask: Callable[[str], str] | None = None, text=False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        mask: Callable[[str], str] | None = None,
+        masked_attribute: str = "",
+        text=False,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
-        self.mask, self.text = mask, text
+        self.mask, self.masked_attribute, self.text = mask, masked_attribute, text
 
 
 class SheetResource(resources.Resource):
@@ -73,7 +81,10 @@ class SheetResource(resources.Resource):
         leads)."""
         tz = timezone.get_current_timezone()
         getters = [
-            (_getter(c.attribute), c.mask if not self.reveal else None) for c in self.columns()
+            (_getter(c.masked_attribute), None)
+            if c.masked_attribute and not self.reveal
+            else (_getter(c.attribute), c.mask if not self.reveal else None)
+            for c in self.columns()
         ]
         for obj in self.iter_queryset(queryset):
             row = []
@@ -171,8 +182,16 @@ class CollisionResultResource(PerLeadAndPartnerResource):
 class PushResource(PerLeadAndPartnerResource):
     created_at = Column(attribute="created_at", column_name=gettext_lazy("创建时间"))
     state = Column(attribute="get_state_display", column_name=gettext_lazy("状态"))
-    message = Column(attribute="message", column_name=gettext_lazy("平台返回信息"))
-    app_download_url = Column(attribute="app_download_url", column_name=gettext_lazy("H5 地址"))
+    message = Column(
+        attribute="message",
+        masked_attribute="masked_message",
+        column_name=gettext_lazy("平台返回信息"),
+    )
+    app_download_url = Column(
+        attribute="app_download_url",
+        masked_attribute="masked_app_download_url",
+        column_name=gettext_lazy("H5 地址"),
+    )
     attempts = Column(attribute="attempts", column_name=gettext_lazy("尝试次数"))
     last_attempt_at = Column(attribute="last_attempt_at", column_name=gettext_lazy("最近发送时间"))
     finished_at = Column(attribute="finished_at", column_name=gettext_lazy("完成时间"))

@@ -19,8 +19,9 @@ class TimelineEvent:
     good: bool
 
 
-def lead_timeline(lead) -> list[TimelineEvent]:
-    """Every check and push of a lead, newest first, with what the partner answered."""
+def lead_timeline(lead, *, reveal: bool = False) -> list[TimelineEvent]:
+    """Every check and push of a lead, newest first, with what the partner answered (masked
+    unless ``reveal``: a partner may echo the person's name or numbers)."""
     events = []
     for result in CollisionResult.objects.filter(lead=lead).select_related("partner"):
         if result.outcome == CheckOutcome.ANSWERED:
@@ -39,7 +40,13 @@ def lead_timeline(lead) -> list[TimelineEvent]:
             )
         )
     for push in Push.objects.filter(lead=lead).select_related("partner"):
-        detail = " ".join(part for part in (push.message, push.app_download_url) if part)
+        push.lead = lead
+        answer = (
+            (push.message, push.app_download_url)
+            if reveal
+            else (push.masked_message(), push.masked_app_download_url())
+        )
+        detail = " ".join(part for part in answer if part)
         events.append(
             TimelineEvent(
                 push.last_attempt_at or push.created_at,

@@ -2,6 +2,10 @@
 
 Services build a request with a protocol adapter, hand it here with the adapter's parser, and get
 back either the parsed answer or a classified failure, together with the audit row it wrote.
+
+Whatever the partner wrote (its answer, and any error that quotes it) is masked here, before it
+is kept or shown anywhere: the audit row, the partner's last error, log lines, and the error every
+caller stores in results, pushes and jobs. Only the parsed answer is handed back as it came.
 """
 
 import logging
@@ -16,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.masking import mask_document, mask_text
 from partners import transport
 from partners.models import AuditLogEntry, CallOutcome, Partner
 from partners.protocols.base import OutboundRequest, PartnerRefusal, ProtocolError
@@ -125,19 +130,22 @@ def _text(body: bytes) -> str:
     return body[:200].decode("utf-8", errors="replace")
 
 
-def _interpret(exchange: Exchange, parse: Callable[[bytes], Any]) -> tuple[CallOutcome, Any, str]:
+def _interpret(
+    exchange: Exchange, parse: Callable[[bytes], Any], mask: Callable[[str], str]
+) -> tuple[CallOutcome, Any, str]:
+    """The outcome, the parsed answer, and the error (the partner's words in it masked)."""
     if exchange.failure:
-        return _FAILURE_OUTCOMES[exchange.failure], None, exchange.error
+        return _FAILURE_OUTCOMES[exchange.failure], None, exchange.error  # ours, not the partner's
     if exchange.status == HTTPStatus.TOO_MANY_REQUESTS:
-        return CallOutcome.RATE_LIMITED, None, f"HTTP 429 {_text(exchange.body)}".strip()
+        return CallOutcome.RATE_LIMITED, None, f"HTTP 429 {mask(_text(exchange.body))}".strip()
     try:
         answer = parse(exchange.body)
     except PartnerRefusal as refusal:
-        return _refusal_outcome(refusal), None, f"{refusal.code} {refusal.message}".strip()
-    except ProtocolError as exc:
+        return _refusal_outcome(refusal), None, mask(f"{refusal.code} {refusal.message}".strip())
+    except ProtocolError as exc:  # it may quote the answer
         if exchange.status and exchange.status >= 400:
             return CallOutcome.HTTP_ERROR, None, f"HTTP {exchange.status}"
-        return CallOutcome.MALFORMED, None, str(exc)
+        return CallOutcome.MALFORMED, None, mask(str(exc))
     if exchange.status != 200:
         return CallOutcome.HTTP_ERROR, None, f"HTTP {exchange.status}"
     return CallOutcome.OK, answer, ""
@@ -150,6 +158,7 @@ def call_partner(
     operation: str,
     parse: Callable[[bytes], Any],
     mask_answer: Callable[[bytes], str],
+    mask: Callable[[str], str] = mask_text,
     actor=None,
     job=None,
     lead_count: int = 1,
@@ -161,7 +170,12 @@ def call_partner(
     before the request leaves; if it says no, nothing is sent or recorded and the result is
     ``None``. ``record`` stores what the caller makes of the result in the transaction that
     writes the audit row, so the two commit together (one write per call; a push's final state
-    never lags its audit row)."""
+    never lags its audit row).
+
+    ``mask_answer`` is the protocol's own masking of its answer (echoed hashes cut short);
+    ``mask`` then masks every text the partner wrote, in the answer and in the error: by default
+    phones, ID numbers and hash-like tokens; a caller that knows whom the call is about passes
+    a masker that knows that person's name and numbers too."""
     exchange = transport.send(
         partner_id=partner.pk,
         request=request,
@@ -172,7 +186,7 @@ def call_partner(
     )
     if exchange is None:
         return None
-    outcome, answer, error = _interpret(exchange, parse)
+    outcome, answer, error = _interpret(exchange, parse, mask)
     sent = exchange.request
     with transaction.atomic():
         entry = AuditLogEntry.objects.create(
@@ -184,7 +198,7 @@ def call_partner(
             request_headers=sent.audit_headers,
             request_body=sent.audit_body,
             response_status=exchange.status,
-            response_body=mask_answer(exchange.body) if exchange.body else "",
+            response_body=mask_document(mask_answer(exchange.body), mask) if exchange.body else "",
             latency_ms=exchange.latency_ms,
             outcome=outcome,
             error=error,

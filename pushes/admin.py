@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import (
     BlindIndexSearchMixin,
     ReadOnlyAdmin,
+    can_view_pii,
     related_lead_columns,
 )
 from leads.admin_import_export import PushExportMixin
@@ -21,8 +22,8 @@ from pushes.services import reconcile_unknown_pushes, retry_unknown_pushes
 class PushAdmin(PushExportMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
     lead_path = "lead__"
     list_filter = ["partner", "state", "created_at"]
-    search_fields = ["lead__source", "message"]
-    search_help_text = _("输入完整手机号或身份证号查找，或输入平台返回信息")
+    search_fields = ["lead__source"]  # the partner's message is sealed: not searchable
+    search_help_text = _("输入完整手机号或身份证号查找，或输入来源名称")
     date_hierarchy = "created_at"
     list_select_related = ["lead", "partner"]
     actions = ["reconcile", "retry"]
@@ -88,8 +89,7 @@ class PushAdmin(PushExportMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
             *related_lead_columns(request),
             "partner",
             "state",
-            "message",
-            "app_download_url",
+            *partner_answer_columns(request),
             "attempts",
             "last_attempt_at",
         ]
@@ -100,8 +100,7 @@ class PushAdmin(PushExportMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
             "lead",
             "partner",
             "state",
-            "message",
-            "app_download_url",
+            *partner_answer_columns(request),
             "attempts",
             "last_attempt_at",
             "finished_at",
@@ -112,3 +111,19 @@ class PushAdmin(PushExportMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj)
+
+
+def partner_answer_columns(request) -> list:
+    """The partner's message and link: in full for a user who may see personal data, else with
+    the lead's own values and any phone, ID number or hash-like token masked."""
+    reveal = can_view_pii(request.user)
+
+    def message(push):
+        return push.message if reveal else push.masked_message()
+
+    def app_download_url(push):
+        return push.app_download_url if reveal else push.masked_app_download_url()
+
+    message.short_description = Push._meta.get_field("message").verbose_name
+    app_download_url.short_description = Push._meta.get_field("app_download_url").verbose_name
+    return [message, app_download_url]

@@ -4,6 +4,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.crypto import EncryptedTextField
+from core.masking import mask_text
+
 
 class PushState(models.TextChoices):
     PENDING = "pending", _("待发送")
@@ -29,8 +32,13 @@ class Push(models.Model):
         "partners.Partner", models.PROTECT, related_name="pushes", verbose_name=_("合作平台")
     )
     state = models.CharField(_("状态"), max_length=16, choices=PushState, default=PushState.PENDING)
-    message = models.TextField(_("平台返回信息"), blank=True, default="")
-    app_download_url = models.URLField(_("H5 地址"), max_length=2048, blank=True, default="")
+    # What the partner wrote back about this person is personal data (a msg may echo the name or
+    # the phone, the link may carry a hash of the phone): sealed like the lead, masked on screens
+    # and exports for users without leads.view_lead_pii (masked_message, masked_app_download_url).
+    # The link is not a URLField: its check never ran (services save, never full_clean) and a
+    # partner's odd link must not fail a push; the protocol bounds it to 2048 characters.
+    message = EncryptedTextField(_("平台返回信息"), blank=True, default="")
+    app_download_url = EncryptedTextField(_("H5 地址"), blank=True, default="")
     attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -103,6 +111,12 @@ class Push(models.Model):
             self.state = PushState.PENDING
         return bool(reopened)
 
+    def masked_message(self) -> str:
+        return lead_masker(self.lead)(self.message)
+
+    def masked_app_download_url(self) -> str:
+        return lead_masker(self.lead)(self.app_download_url)
+
     def settle(
         self, *, state: str, message: str = "", app_download_url: str = "", audit_entry=None
     ) -> None:
@@ -114,3 +128,14 @@ class Push(models.Model):
         self.save(
             update_fields=["state", "message", "app_download_url", "audit_entry", "finished_at"]
         )
+
+
+def lead_masker(lead):
+    """``mask_text`` that also knows this lead's name, contacts and numbers: for what a partner
+    wrote about the lead we pushed to it."""
+    known = {
+        "names": (lead.name, lead.emergency_contact_name),
+        "phones": (lead.phone, lead.emergency_contact_phone),
+        "id_numbers": (lead.id_number,),
+    }
+    return lambda text: mask_text(text, **known)

@@ -37,7 +37,7 @@ from partners.calls import (
 from partners.models import CallOutcome, Operation, Partner
 from partners.protocols import push_protocol
 from partners.protocols.yrxd_collision import UserStatus
-from pushes.models import LIVE_STATES, Push, PushState
+from pushes.models import LIVE_STATES, Push, PushState, lead_masker
 
 
 @dataclass
@@ -58,9 +58,12 @@ class PushSummary:
         return self.accepted + self.rejected + self.unknown + self.failed
 
     def count(self, push: Push) -> None:
+        """``errors`` gathers the partner's messages, masked: a summary line is shown to whoever
+        pushed, whether or not they may see the lead's personal data."""
         setattr(self, push.state, getattr(self, push.state) + 1)
-        if push.state != PushState.ACCEPTED and push.message and push.message not in self.errors:
-            self.errors.append(push.message)
+        message = push.masked_message() if push.message else ""
+        if push.state != PushState.ACCEPTED and message and message not in self.errors:
+            self.errors.append(message)
 
 
 def pushable_leads(*, partner: Partner, leads: QuerySet[Lead]) -> QuerySet[Lead]:
@@ -199,6 +202,7 @@ def send_push(push: Push, *, actor=None) -> CallResult | None:
         operation=Operation.PUSH,
         parse=protocol.parse_answer,
         mask_answer=protocol.mask_answer,
+        mask=lead_masker(push.lead),  # the partner may echo what we sent it
         actor=actor,
         job=push.job,
         claim=push.claim_for_sending,

@@ -38,6 +38,10 @@ class Fault:
     RATE_LIMIT = "rate_limit"  # HTTP 429 "请求过于频繁"
     QUOTA = "quota"  # the spec's failure answer saying the daily quota is used up
     OVERSIZED = "oversized"  # the right answer behind 2 MB of leading blanks (a runaway proxy)
+    # A chatty partner, its JSON escaped to ASCII: msg repeats the checked hash, or the pushed
+    # person's name, phone and ID number; the H5 link carries the phone's MD5; of three pushes
+    # one is accepted, one refused as a known user, one answered "processing" (status 2).
+    ECHO = "echo"
     ALL = (
         NONE,
         TIMEOUT,
@@ -51,6 +55,7 @@ class Fault:
         RATE_LIMIT,
         QUOTA,
         OVERSIZED,
+        ECHO,
     )
 
 
@@ -208,7 +213,8 @@ class SandboxPartner:
             answers = [self._answer(h, key) for h in sorted(hashes)]
             if fault == Fault.ODD_STATUS:
                 answers[0]["status"] = "9"
-            return {"status": "0000", "msg": "成功", "data": answers}
+            message = f"成功：{hashes[0]}" if fault == Fault.ECHO else "成功"
+            return {"status": "0000", "msg": message, "data": answers}
         hashes = [payload[name] for name in ("phoneMd5", "idNoMd5") if name in payload]
         if not hashes:
             return _collision_failure("phoneMd5 与 idNoMd5 至少要有一个")
@@ -218,7 +224,8 @@ class SandboxPartner:
         answer = self._answer(str(user_md5), key)
         if fault == Fault.ODD_STATUS:
             answer["status"] = "9"
-        return {"status": "0000", "msg": "成功", "data": answer}
+        message = f"成功：{user_md5}" if fault == Fault.ECHO else "成功"
+        return {"status": "0000", "msg": message, "data": answer}
 
     def _answer(self, user_md5: str, key: str) -> dict:
         with self.lock:
@@ -262,10 +269,18 @@ class SandboxPartner:
         if invalid := _invalid_push_fields(user):
             return _push_failure(f"字段取值无效：{','.join(invalid)}")
         phone_md5 = yrxd_collision.phone_md5(str(phone))
+        who = f"{user['name']}（手机 {phone}，身份证 {user['idNum']}）"
+        if fault == Fault.ECHO and (kind := int(phone_md5[10:12], 16) % 3):
+            if kind == 1:
+                return _push_failure(f"用户已存在：{who}")
+            return {"status": "2", "msg": f"处理中：{who}", "data": None}
         with self.lock:
             if phone_md5 in self.registered[key]:
                 return _push_failure("用户已存在")
             self.registered[key].add(phone_md5)
+        if fault == Fault.ECHO:
+            link = f"{self.base_url}/h5/{phone_md5}"
+            return {"status": "1", "msg": f"推送成功：{who}", "data": {"appDownloadUrl": link}}
         download_url = (
             None if int(phone_md5[8:10], 16) % 4 == 0 else f"{self.base_url}/h5/{phone_md5[:12]}"
         )
@@ -370,7 +385,12 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == Fault.TIMEOUT:
             time.sleep(config.timeout_delay_s)
         padding = b" " * 2_000_000 if fault == Fault.OVERSIZED else b""
-        self._reply(HTTPStatus.OK, padding + compact_json(answer).encode("utf-8"))
+        text = (
+            json.dumps(answer, separators=(",", ":"))
+            if fault == Fault.ECHO
+            else compact_json(answer)
+        )
+        self._reply(HTTPStatus.OK, padding + text.encode("utf-8"))
 
     def _configure(self, body: bytes):
         try:

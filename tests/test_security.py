@@ -351,10 +351,13 @@ def encrypted_cells(model) -> dict[int, list[str]]:
 
 
 def test_no_plain_pii_or_unkeyed_hash_anywhere_in_the_database(
-    admin_client, partner, sandbox, make_leads
+    admin_client, partner, sandbox, make_leads, caplog
 ):
     """After check (batch and single), push, and exports of a search by phone and by ID number,
-    no table holds a plain value or an MD5."""
+    then checks and pushes against a partner that echoes the person back (name, phone and ID
+    number in its msg, the phone's MD5 in its link), no table holds a plain value, an MD5 or a
+    prefix of one, and no log line either."""
+    caplog.set_level(logging.INFO)
     leads = make_leads(30)
     everyone = Lead.objects.order_by("pk")
     check_leads(partner=partner, leads=everyone)
@@ -368,6 +371,19 @@ def test_no_plain_pii_or_unkeyed_hash_anywhere_in_the_database(
     assert ExportRecord.objects.count() == 2
     assert CollisionResult.objects.filter(outcome=CheckOutcome.ANSWERED).count() == 31
 
+    echoed = make_leads(30)
+    echoed_leads = Lead.objects.filter(pk__in=[lead.pk for lead in echoed])
+    partner.failure_threshold = 1000  # its "processing" answers count as failures: no pause
+    partner.save()
+    sandbox.inject(Fault.ECHO)
+    check_leads(partner=partner, leads=echoed_leads)
+    check_leads(partner=partner, leads=echoed_leads[:1])
+    echo = push_leads(partner=partner, leads=echoed_leads)
+    assert echo.accepted and echo.rejected and echo.unknown  # every kind of echoing answer
+    partner.refresh_from_db()
+    assert "处理中" in partner.last_error  # a failure quoting the person reached last_error
+    leads += echoed
+
     secrets = {}
     for lead in leads:
         for field in ("phone", "id_number", "name", "wechat", "address"):
@@ -375,22 +391,81 @@ def test_no_plain_pii_or_unkeyed_hash_anywhere_in_the_database(
         secrets[lead.emergency_contact_phone] = f"lead {lead.pk} emergency phone"
         secrets[lead.emergency_contact_name] = f"lead {lead.pk} emergency name"
         secrets[phone_md5(lead.phone)] = f"lead {lead.pk} phone MD5"
+        secrets[phone_md5(lead.phone)[:12]] = f"lead {lead.pk} phone MD5 prefix"
         secrets[id_number_md5(lead.id_number)] = f"lead {lead.pk} ID number MD5"
     secrets[PARTNER_KEY] = "partner key"
+    for text in [caplog.text, *echo.errors]:  # log lines, and the summary shown after a push
+        for secret, what in secrets.items():
+            assert secret.lower() not in text.lower(), f"{what} found in {text!r}"
 
     cells = all_cells()
     tables = {table for table, _ in cells}
-    assert {"leads_lead", "partners_auditlogentry", "pushes_push"} <= tables
+    assert {"leads_lead", "partners_auditlogentry", "pushes_push", "partners_partner"} <= tables
     for table, cell in cells:
         text = cell.lower()
         for secret, what in secrets.items():
             assert secret.lower() not in text, f"{what} found in {table}"
 
     rows = encrypted_cells(Lead)
-    assert len(rows) == 30
+    assert len(rows) == len(leads) == 60
     assert all(token.startswith("gAAAAA") for tokens in rows.values() for token in tokens)
     for lead in leads:  # the phone is there, inside a Fernet token
         assert any(lead.phone in decrypt(token) for token in rows[lead.pk])
+    answers = [decrypt(token) for tokens in encrypted_cells(Push).values() for token in tokens]
+    assert any(lead.name in answer for lead in echoed for answer in answers)  # sealed, not lost
+
+
+def test_partner_answers_are_masked_on_screens_and_exports_without_the_pii_permission(
+    partner, sandbox, make_leads
+):
+    """A partner echoing the person back: its message and link are shown and exported masked to
+    a user without leads.view_lead_pii (push list and pages, the lead's timeline, the export),
+    in full to one who holds it."""
+    from tests.test_admin import staff_client
+
+    leads = make_leads(12)
+    everyone = Lead.objects.filter(pk__in=[lead.pk for lead in leads])
+    check_leads(partner=partner, leads=everyone)
+    sandbox.inject(Fault.ECHO)
+    push_leads(partner=partner, leads=everyone)
+    pushes = list(Push.objects.select_related("lead"))
+    assert {push.state for push in pushes} >= {PushState.ACCEPTED, PushState.REJECTED}
+    links = [push.app_download_url for push in pushes if push.app_download_url]
+    assert links and all(
+        phone_md5(push.lead.phone) in push.app_download_url
+        for push in pushes
+        if push.app_download_url
+    )
+    rights = ("pushes.view_push", "leads.view_lead", "leads.export_push")
+
+    def everything_shown(client, **export) -> str:
+        urls = [reverse("admin:pushes_push_changelist")]
+        urls += [reverse("admin:pushes_push_change", args=[push.pk]) for push in pushes]
+        urls += [reverse("admin:leads_lead_change", args=[push.lead_id]) for push in pushes]
+        pages = []
+        for url in urls:
+            response = client.get(url)
+            assert response.status_code == 200, url
+            pages.append(response.content.decode())
+        exported = client.post(
+            reverse("admin:pushes_push_export"), {"file_format": "csv", **export}
+        )
+        assert exported.status_code == 200
+        return "\n".join([*pages, exported.content.decode("utf-8-sig")])
+
+    masked = everything_shown(staff_client(*rights))
+    for push in pushes:
+        lead = push.lead
+        for value in (lead.name, lead.phone, lead.id_number, phone_md5(lead.phone)[:12]):
+            assert value not in masked
+        assert push.masked_message() in masked  # shown, masked
+    assert "推送成功：" in masked and "/h5/" in masked
+
+    full_rights = (*rights, "leads.view_lead_pii", "leads.export_lead_pii")
+    full = everything_shown(staff_client(*full_rights), unmasked="on")
+    for push in pushes:
+        assert push.message in full
+    assert all(link in full for link in links)
 
 
 def test_wrong_or_missing_encryption_key_fails_loudly(partner, make_leads):

@@ -143,7 +143,8 @@ def parse_batch_answer(body: bytes) -> list[CollisionAnswer]:
 
 
 def mask_answer(body: bytes) -> str:
-    """The answer as kept in the audit log: echoed hashes cut to a prefix."""
+    """The answer as kept in the audit log: echoed hashes cut to a prefix (partners.calls then
+    masks whatever else the partner wrote, its msg included)."""
     try:
         payload = load_json_object(body)
     except ProtocolError:
