@@ -1,6 +1,7 @@
 import json
 
 from django.contrib import admin
+from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
@@ -136,7 +137,7 @@ class AuditLogEntryAdmin(ReadOnlyAdmin):
         "response_status",
         "latency_ms",
         "lead_count",
-        "actor",
+        "actor_name",
         "job",
     ]
     list_filter = ["partner", "operation", "outcome", "environment", "created_at"]
@@ -148,7 +149,7 @@ class AuditLogEntryAdmin(ReadOnlyAdmin):
         "partner",
         "operation",
         "environment",
-        "actor",
+        "actor_name",
         "job",
         "method",
         "url",
@@ -160,7 +161,20 @@ class AuditLogEntryAdmin(ReadOnlyAdmin):
         "outcome",
         "error",
         "lead_count",
+        "chain_hash",
     ]
+
+    @admin.display(description=_("操作人"), ordering="actor_username")
+    def actor_name(self, entry):
+        """The name kept with the row, marked when its account has been deleted since."""
+        if entry.actor_id is None:
+            return entry.actor_username or None
+        try:
+            gone = entry.actor is None  # the list's join finds no account
+        except ObjectDoesNotExist:  # the detail page looks it up on its own
+            gone = True
+        name = entry.actor_username or (entry.actor_id if gone else entry.actor.get_username())
+        return _("%(name)s（账号已删除）") % {"name": name} if gone else name
 
     @admin.display(description=_("请求头（打码）"))
     def pretty_request_headers(self, entry):
@@ -170,7 +184,7 @@ class AuditLogEntryAdmin(ReadOnlyAdmin):
     def pretty_request_body(self, entry):
         return _pre(_pretty_json(entry.request_body))
 
-    @admin.display(description=_("应答体"))
+    @admin.display(description=_("应答体（打码）"))
     def pretty_response_body(self, entry):
         return _pre(_pretty_json(entry.response_body))
 

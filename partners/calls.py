@@ -189,6 +189,9 @@ def call_partner(
     outcome, answer, error = _interpret(exchange, parse, mask)
     sent = exchange.request
     with transaction.atomic():
+        # Before the audit row: appending it takes the audit chain's lock (held until commit),
+        # and every writer takes the partner row's lock first, then the chain's.
+        _track_health(partner, outcome, error)
         entry = AuditLogEntry.objects.create(
             partner=partner,
             operation=operation,
@@ -206,7 +209,6 @@ def call_partner(
             actor=actor if getattr(actor, "is_authenticated", False) else None,
             job=job,
         )
-        _track_health(partner, outcome, error)
         result = CallResult(
             outcome=outcome, answer=answer, error=error, exchange=exchange, audit_entry=entry
         )

@@ -1,9 +1,12 @@
-from datetime import datetime, timedelta
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -207,9 +210,66 @@ class AuditLogEntryQuerySet(models.QuerySet):
     def delete(self):
         raise TypeError("the audit log is append-only")
 
+    def bulk_create(self, *args, **kwargs):
+        raise TypeError("audit rows are appended one at a time (AuditLogEntry.save chains them)")
+
+
+# The fields a row's chain hash covers, in the serialisation's (sorted) order. Adding a field to
+# the audit row means deciding how old rows, hashed without it, still verify.
+CHAINED_FIELDS = (
+    "actor",
+    "actor_username",
+    "created_at",
+    "environment",
+    "error",
+    "id",
+    "job",
+    "latency_ms",
+    "lead_count",
+    "method",
+    "operation",
+    "outcome",
+    "partner",
+    "request_body",
+    "request_headers",
+    "response_body",
+    "response_status",
+    "url",
+)
+GENESIS_HASH = "0" * 64  # what the first row chains from
+# pg_advisory_xact_lock key of the chain's head: "LDAUDIT1" as a 64-bit number.
+CHAIN_LOCK_KEY = int.from_bytes(b"LDAUDIT1", "big", signed=True)
+
+
+def chain_values(row) -> dict:
+    """The chained fields of an audit row (a model instance, also a migration's historical one)
+    by attribute name, as stored: foreign keys as ids, times in UTC."""
+    values = {}
+    for name in CHAINED_FIELDS:
+        field = row._meta.get_field(name)
+        value = getattr(row, field.attname)
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC).isoformat()
+        values[field.attname] = value
+    return values
+
+
+def chain_hash(previous: str, values: dict) -> str:
+    """SHA-256 of the previous row's hash and this row's canonical serialisation (compact JSON,
+    keys sorted, text as it is)."""
+    canonical = json.dumps(values, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{previous}\n{canonical}".encode()).hexdigest()
+
 
 class AuditLogEntry(models.Model):
-    """One outbound partner call, as sent (PII masked, key never stored) and as answered."""
+    """One outbound partner call, as sent (PII masked, key never stored) and as answered
+    (whatever the partner wrote masked: partners.calls).
+
+    Append-only: rows are never changed or deleted (the model refuses; on PostgreSQL a trigger
+    refuses any UPDATE or DELETE), the actor's name is kept beside the foreign key so a deleted
+    account leaves it readable, and every row carries ``chain_hash``, chained to the row before
+    it in id order (``manage.py verify_audit_log`` walks the chain). No column is encrypted:
+    rotating keys (rotate_pii_keys) must never have to rewrite this table."""
 
     partner = models.ForeignKey(
         Partner, models.PROTECT, related_name="audit_entries", verbose_name=_("合作平台")
@@ -221,28 +281,36 @@ class AuditLogEntry(models.Model):
     request_headers = models.JSONField(_("请求头（打码）"), default=dict)
     request_body = models.TextField(_("请求体（打码）"))
     response_status = models.PositiveSmallIntegerField(_("HTTP 状态码"), null=True, blank=True)
-    response_body = models.TextField(_("应答体"), blank=True, default="")
+    response_body = models.TextField(_("应答体（打码）"), blank=True, default="")
     latency_ms = models.PositiveIntegerField(_("耗时（毫秒）"))
     outcome = models.CharField(_("结果"), max_length=32, choices=CallOutcome)
-    error = models.TextField(_("错误"), blank=True, default="")
+    error = models.TextField(_("错误（打码）"), blank=True, default="")
     lead_count = models.PositiveIntegerField(_("线索数"), default=1)
+    # Neither key is a database constraint nor followed on delete: deleting a user or a job
+    # leaves the row as it was (the id stays, the name is in actor_username).
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        models.SET_NULL,
+        models.DO_NOTHING,
+        db_constraint=False,
         null=True,
         blank=True,
         related_name="+",
         verbose_name=_("操作人"),
     )
+    actor_username = models.CharField(
+        _("操作人用户名"), max_length=150, blank=True, default="", editable=False
+    )
     job = models.ForeignKey(
         "jobs.Job",
-        models.SET_NULL,
+        models.DO_NOTHING,
+        db_constraint=False,
         null=True,
         blank=True,
         related_name="audit_entries",
         verbose_name=_("任务"),
     )
-    created_at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(_("时间"), default=timezone.now, db_index=True)
+    chain_hash = models.CharField(_("链式哈希"), max_length=64, editable=False)
 
     objects = AuditLogEntryQuerySet.as_manager()
 
@@ -256,9 +324,87 @@ class AuditLogEntry(models.Model):
         return f"#{self.pk} {self.get_operation_display()} ({self.get_outcome_display()})"
 
     def save(self, *args, **kwargs):
+        """Append the row to the chain: under the chain's lock, it takes the id after the last
+        row's and hashes itself onto that row's hash. Two writers that somehow read the same
+        head would both claim the same id: one fails, the chain never forks."""
         if not self._state.adding:
             raise TypeError("the audit log is append-only")
-        super().save(*args, **kwargs)
+        if self.actor_id and not self.actor_username:
+            self.actor_username = self.actor.get_username()
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using):
+            last_id, last_hash = _lock_chain_head(connections[using])
+            self.id = last_id + 1
+            self.created_at = timezone.now()  # in chain order
+            self.chain_hash = chain_hash(last_hash, chain_values(self))
+            super().save(*args, **{**kwargs, "force_insert": True})
 
     def delete(self, *args, **kwargs):
         raise TypeError("the audit log is append-only")
+
+
+def _lock_chain_head(connection) -> tuple[int, str]:
+    """The last row's id and hash, read under the chain's lock, held until the transaction ends.
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: the transaction itself (begun
+    IMMEDIATE, settings.DATABASES, it holds the database's write lock)."""
+    table = connection.ops.quote_name(AuditLogEntry._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+        cursor.execute(f"SELECT id, chain_hash FROM {table} ORDER BY id DESC LIMIT 1")  # noqa: S608
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else (0, GENESIS_HASH)
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    """The first row of the audit chain that does not follow from the row before it."""
+
+    id: int
+    previous_id: int | None
+    stored: str
+    recomputed: str
+    next_links: bool | None  # does the next row still chain onto this row's stored hash?
+
+    def __str__(self):
+        after = f"row #{self.previous_id}" if self.previous_id else "the start of the chain"
+        text = (
+            f"broken link at row #{self.id} (after {after}): stored chain_hash "
+            f"{self.stored[:16]}…, recomputed from the row as it is now {self.recomputed[:16]}…"
+        )
+        if self.next_links:
+            return text + (
+                "; the next row still chains onto the stored hash, so this row's fields were"
+                " changed after it was written (or a row before it was removed)"
+            )
+        return text + (
+            "; this row's fields or its chain_hash were changed, or a row before it was removed"
+            " or changed"
+        )
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    rows: int  # rows that verify, from the first on
+    last_id: int | None  # the last of them
+    last_hash: str
+    broken: BrokenLink | None = None
+
+
+def verify_audit_chain(*, chunk_size: int = 2000) -> ChainCheck:
+    """Walk the chain in id order, streaming (constant memory), up to its first broken link."""
+    rows = AuditLogEntry.objects.order_by("id").iterator(chunk_size=chunk_size)
+    previous_id, previous_hash, count = None, GENESIS_HASH, 0
+    for row in rows:
+        expected = chain_hash(previous_hash, chain_values(row))
+        if expected != row.chain_hash:
+            following = AuditLogEntry.objects.filter(id__gt=row.id).order_by("id").first()
+            next_links = (
+                chain_hash(row.chain_hash, chain_values(following)) == following.chain_hash
+                if following
+                else None
+            )
+            broken = BrokenLink(row.id, previous_id, row.chain_hash, expected, next_links)
+            return ChainCheck(count, previous_id, previous_hash, broken)
+        previous_id, previous_hash, count = row.id, row.chain_hash, count + 1
+    return ChainCheck(count, previous_id, previous_hash)
