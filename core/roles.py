@@ -25,6 +25,7 @@ ROLES = {
         "leads.view_lead",
         "leads.view_importbatch",
         "leads.view_exportrecord",
+        "leads.view_personaldataaccess",
         "partners.view_partner",
         "partners.view_auditlogentry",
         "collision.view_collisionresult",
@@ -38,6 +39,8 @@ ROLES = {
         "partners.view_auditlogentry",
         "leads.view_lead",
         "leads.view_exportrecord",
+        "leads.view_personaldataaccess",
+        "leads.erase_lead",  # erasure on request (PIPL), leads.erasure
         "collision.view_collisionresult",
         "pushes.view_push",
         "auth.view_user",

@@ -3,6 +3,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.crypto import EncryptedJSONField, blind_index
@@ -28,6 +29,9 @@ class EmergencyRelation(models.TextChoices):
     FRIEND = "朋友", _("朋友")
 
 
+# How screens show a lead whose personal data was erased on request (leads.erasure).
+ERASED_LABEL = _("已删除")
+
 PHONE_INDEX = "phone"
 ID_NUMBER_INDEX = "id_number"
 
@@ -49,6 +53,10 @@ class LeadIdentity(NamedTuple):
 
 
 class LeadQuerySet(models.QuerySet):
+    def not_erased(self):
+        """Leads whose personal data is still held (see ``Lead.erased_at``)."""
+        return self.filter(erased_at__isnull=True)
+
     def identities(self) -> list[LeadIdentity]:
         return [
             LeadIdentity(pk, pii.get("phone", ""), pii.get("id_number", ""))
@@ -83,7 +91,11 @@ def sealed(name: str) -> property:
 
 class Lead(models.Model):
     """A person we may check and push. Personal fields are encrypted; phone and ID number are
-    found and kept unique through keyed blind indexes, never through stored hashes."""
+    found and kept unique through keyed blind indexes, never through stored hashes.
+
+    An erased lead (``erased_at``, leads.erasure) keeps its row, id, source, batch, times and
+    coarse attributes, so counts and outcomes stay; its ``pii`` is empty and its blind indexes
+    are NULL (unique columns allow any number of NULLs), so nothing finds or matches it again."""
 
     # Phone, ID number, name, contacts and address, sealed together: one Fernet token per lead
     # keeps imports and exports of 100k rows fast. Read and write them as attributes (below).
@@ -114,8 +126,12 @@ class Lead(models.Model):
         verbose_name=_("导入批次（最近一次写入）"),
     )
 
-    phone_index = models.CharField(max_length=64, unique=True, editable=False)
-    id_number_index = models.CharField(max_length=64, unique=True, editable=False)
+    # NULL once erased: unique columns take any number of NULLs, never two equal values.
+    phone_index = models.CharField(max_length=64, unique=True, null=True, editable=False)  # noqa: DJ001
+    id_number_index = models.CharField(max_length=64, unique=True, null=True, editable=False)  # noqa: DJ001
+    erased_at = models.DateTimeField(
+        _("个人信息删除时间"), null=True, blank=True, editable=False, db_index=True
+    )
 
     objects = LeadQuerySet.as_manager()
 
@@ -139,9 +155,12 @@ class Lead(models.Model):
             ("import_lead", _("可导入线索")),
             ("export_lead", _("可导出线索")),
             ("export_lead_pii", _("导出时可包含完整个人信息（不打码，记入导出审计）")),
+            ("erase_lead", _("可依申请删除线索的个人信息")),
         ]
 
     def __str__(self):
+        if self.is_erased:
+            return f"#{self.pk} {ERASED_LABEL}"
         return f"{mask_name(self.name)} {mask_phone(self.phone)}"
 
     def save(self, *args, **kwargs):
@@ -183,8 +202,16 @@ class Lead(models.Model):
         if errors:
             raise ValidationError(errors)
 
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
+
     def refresh_indexes(self) -> None:
-        """Keep the blind indexes in step with the values; ``bulk_create`` callers call this."""
+        """Keep the blind indexes in step with the values; ``bulk_create`` callers call this.
+        An erased lead has none."""
+        if self.is_erased:
+            self.phone_index = self.id_number_index = None
+            return
         self.id_number = (self.id_number or "").upper()
         self.phone_index = phone_index(self.phone)
         self.id_number_index = id_number_index(self.id_number)
@@ -416,3 +443,86 @@ class ExportRecord(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} × {self.row_count}"
+
+
+class AccessKind(models.TextChoices):
+    DETAIL = "detail", _("详情页")
+    LIST = "list", _("列表页")
+    EXPORT = "export", _("不打码导出")
+    REJECTED_ROWS = "rejected_rows", _("下载导入被拒行")
+    ERASURE = "erasure", _("依申请删除")
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("the personal-data access log is append-only")
+
+    def delete(self):
+        raise TypeError("the personal-data access log is append-only")
+
+
+class PersonalDataAccess(models.Model):
+    """One sight of a lead's personal data in full, or one erasure of it (PIPL): who, when, which
+    leads, and why it was allowed. Written by ``leads.access_log`` only.
+
+    Append-only: the queryset and the instance refuse to change or delete rows, the admin is
+    read-only, and on PostgreSQL a trigger refuses any UPDATE or DELETE (migration 0004). The
+    actor's key is neither a database constraint nor followed on delete, and the username is
+    kept beside it, so a deleted account leaves the row as it was. Nothing here is personal
+    data: lead ids, masked criteria and masked identifiers only."""
+
+    created_at = models.DateTimeField(_("时间"), default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("操作人"),
+    )
+    actor_username = models.CharField(_("操作人用户名"), max_length=150, blank=True, default="")
+    kind = models.CharField(_("类型"), max_length=16, choices=AccessKind, db_index=True)
+    page = models.CharField(_("页面"), max_length=500, blank=True, default="")
+    # ",12,34," (commas around every id): a lead's rows are found with a portable
+    # ``contains=",12,"``, on SQLite as on PostgreSQL.
+    lead_ids = models.TextField(_("线索ID"), blank=True, default="")
+    row_count = models.PositiveIntegerField(_("条数"), default=0)
+    export_record = models.ForeignKey(
+        ExportRecord,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("导出记录"),
+    )
+    criteria = models.TextField(_("筛选条件（打码）"), blank=True, default="")
+    permission = models.CharField(_("依据的权限"), max_length=100, blank=True, default="")
+    granted_via = models.CharField(_("授权来源"), max_length=255, blank=True, default="")
+    note = models.TextField(_("说明"), blank=True, default="")
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("个人信息查看记录")
+        verbose_name_plural = _("个人信息查看记录")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"#{self.pk} {self.actor_username} {self.get_kind_display()}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("the personal-data access log is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("the personal-data access log is append-only")
+
+    @property
+    def lead_id_list(self) -> list[int]:
+        return [int(pk) for pk in self.lead_ids.split(",") if pk]
+
+    @staticmethod
+    def joined_ids(ids) -> str:
+        return f",{','.join(str(int(pk)) for pk in ids)}," if ids else ""
