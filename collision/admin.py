@@ -4,17 +4,20 @@ from django.utils.translation import gettext_lazy as _
 from collision.models import CollisionResult
 from core.admin import (
     BlindIndexSearchMixin,
+    PersonalDataPagesMixin,
     ReadOnlyAdmin,
-    can_view_pii,
     pii_column,
     related_lead_columns,
+    reveal_pii,
 )
 from core.masking import mask_phone
 from leads.admin_import_export import CollisionExportMixin
 
 
 @admin.register(CollisionResult)
-class CollisionResultAdmin(CollisionExportMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
+class CollisionResultAdmin(
+    CollisionExportMixin, PersonalDataPagesMixin, BlindIndexSearchMixin, ReadOnlyAdmin
+):
     lead_path = "lead__"
     list_filter = ["partner", "outcome", "user_status", "is_marketable", "checked_at"]
     search_fields = ["lead__source"]
@@ -34,7 +37,7 @@ class CollisionResultAdmin(CollisionExportMixin, BlindIndexSearchMixin, ReadOnly
         ]
 
     def get_fields(self, request, obj=None):
-        reveal = can_view_pii(request.user)
+        reveal = reveal_pii(request)
         return [
             "checked_at",
             "lead",

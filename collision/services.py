@@ -76,7 +76,7 @@ class Check:
 def check_leads(*, partner: Partner, leads: Iterable[Lead], actor=None) -> CheckSummary:
     """Check leads now, in this process (small selections; big ones go through a job)."""
     ensure_available(partner)
-    leads = list(leads)
+    leads = [lead for lead in leads if not lead.is_erased]  # erased: nothing to check them by
     summary = CheckSummary()
     size = collision_protocol(partner.collision_protocol).MAX_BATCH
     for start in range(0, len(leads), size):
@@ -96,7 +96,8 @@ def check_job_chunk(
 ) -> ChunkOutcome:
     """One chunk of a check job. Results and the chunk's completion commit together, so a chunk
     redone after a crash never leaves a double set of results."""
-    leads = Lead.objects.filter(pk__in=chunk.lead_ids).order_by("pk").identities()
+    # Leads erased since the job began count as done, like deleted ones: nothing to check.
+    leads = Lead.objects.filter(pk__in=chunk.lead_ids).not_erased().order_by("pk").identities()
     if leads and not before_request():
         return ChunkOutcome.stopped()
     check = (

@@ -1,5 +1,6 @@
-"""Admin building blocks shared by the apps: PII columns that mask unless the user may see them,
-and search that finds leads through their blind indexes (and is masked wherever it is kept)."""
+"""Admin building blocks shared by the apps: PII columns that mask unless the user may see them
+(and every page that shows them unmasked logged in the personal-data access log), and search that
+finds leads through their blind indexes (and is masked wherever it is kept)."""
 
 from collections.abc import Callable
 from typing import NamedTuple
@@ -15,7 +16,8 @@ from django.utils.translation import gettext_lazy as _
 
 from core import accounts
 from core.masking import mask_id_number, mask_name, mask_phone
-from leads.models import id_number_index, phone_index
+from leads.access_log import record_access
+from leads.models import ERASED_LABEL, AccessKind, id_number_index, phone_index
 from leads.validators import (
     normalize_id_number,
     normalize_phone,
@@ -36,14 +38,27 @@ def can_view_pii(user) -> bool:
     return grants.filter(Q(user=user) | Q(group__user=user)).exists()
 
 
+def reveal_pii(request) -> bool:
+    """Whether this request's page shows personal data in full (``can_view_pii``): decided once
+    per request and remembered, so that ``PersonalDataPagesMixin`` logs exactly the pages whose
+    columns were built unmasked. Admins call this where they decide to reveal."""
+    if not hasattr(request, "_reveals_pii"):
+        request._reveals_pii = can_view_pii(request.user)
+    return request._reveals_pii
+
+
 def pii_column(path: str, masker: Callable[[str], str], *, reveal: bool, label: str) -> Callable:
-    """A list/detail column for ``path`` (``"phone"`` or ``"lead__phone"``), masked unless ``reveal``."""
-    attributes = path.split("__")
+    """A list/detail column for ``path`` (``"phone"`` or ``"lead__phone"``), masked unless
+    ``reveal``; "已删除" for a lead whose personal data was erased."""
+    *owners, name = path.split("__")
 
     def column(obj):
-        value = obj
-        for attribute in attributes:
-            value = getattr(value, attribute)
+        owner = obj
+        for attribute in owners:
+            owner = getattr(owner, attribute)
+        if getattr(owner, "is_erased", False):
+            return ERASED_LABEL
+        value = getattr(owner, name)
         return value if reveal else masker(value)
 
     column.short_description = label
@@ -53,12 +68,50 @@ def pii_column(path: str, masker: Callable[[str], str], *, reveal: bool, label: 
 
 def related_lead_columns(request) -> list:
     """The lead's id, name and phone as list columns of a model that points at a lead."""
-    reveal = can_view_pii(request.user)
+    reveal = reveal_pii(request)
     return [
         "lead_id",
         pii_column("lead__name", mask_name, reveal=reveal, label=_("姓名")),
         pii_column("lead__phone", mask_phone, reveal=reveal, label=_("手机号")),
     ]
+
+
+class PersonalDataPagesMixin:
+    """For the admins whose list and detail pages may show leads' personal data: a page rendered
+    with it unmasked (``reveal_pii``) is one row of the personal-data access log naming the
+    leads it showed, the permission and how the user holds it. The one place pages record."""
+
+    lead_path = ""  # "" on the Lead admin, "lead__" where the model points at a lead
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if changelist is not None:
+            self._record_page(request, AccessKind.LIST, changelist.result_list)
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        shown = (getattr(response, "context_data", None) or {}).get("original")
+        if shown is not None and response.status_code == 200:
+            self._record_page(request, AccessKind.DETAIL, [shown])
+        return response
+
+    def _record_page(self, request, kind: str, objects) -> None:
+        if not getattr(request, "_reveals_pii", False):
+            return
+        leads = [obj.lead if self.lead_path else obj for obj in objects]
+        lead_ids = [lead.pk for lead in leads if not lead.is_erased]  # erased: nothing shown
+        if not lead_ids:
+            return
+        query = masked_query(request.GET)
+        record_access(
+            actor=request.user,
+            kind=kind,
+            permission=PII_PERMISSION,
+            lead_ids=lead_ids,
+            page=request.path + (f"?{query}" if query else ""),
+        )
 
 
 class Identifier(NamedTuple):
@@ -105,7 +158,7 @@ def masked_query(query: QueryDict) -> str:
 class BlindIndexSearchMixin:
     """Searching a phone number or an ID number finds the lead through its keyed hash."""
 
-    lead_path = ""  # "" on the Lead admin, "lead__" where the model points at a lead
+    lead_path = ""  # as PersonalDataPagesMixin's
 
     def get_search_results(self, request, queryset, search_term):
         if found := searched_identifier(search_term):

@@ -1,20 +1,28 @@
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from collision.services import check_leads
-from core.admin import BlindIndexSearchMixin, can_view_pii, pii_column
+from core.admin import (
+    BlindIndexSearchMixin,
+    PersonalDataPagesMixin,
+    ReadOnlyAdmin,
+    pii_column,
+    reveal_pii,
+)
 from core.masking import mask_address, mask_id_number, mask_middle, mask_name, mask_phone
 from jobs.models import JobKind
 from jobs.services import create_job, describe_selection
+from leads import erasure
 from leads.admin_import_export import LeadImportExportMixin
 from leads.forms import ChoosePartnerForm, LeadForm
-from leads.models import Lead
+from leads.models import Lead, PersonalDataAccess
 from leads.selectors import lead_timeline
 from partners.calls import PartnerUnavailable
 from pushes.services import push_leads
@@ -43,18 +51,29 @@ PLAIN_FIELDS = [
 ]
 
 
+class ErasureForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("申请说明"),
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=gettext_lazy("例如：本人来电申请删除，工单号 …（记入个人信息查看记录）"),
+    )
+
+
 @admin.register(Lead)
-class LeadAdmin(LeadImportExportMixin, BlindIndexSearchMixin, admin.ModelAdmin):
+class LeadAdmin(
+    LeadImportExportMixin, PersonalDataPagesMixin, BlindIndexSearchMixin, admin.ModelAdmin
+):
     form = LeadForm
     list_filter = ["source", "edu_level", "province", "social_insurance_paid", "created_at"]
     search_fields = ["source"]
     search_help_text = gettext_lazy("输入完整手机号或身份证号查找线索，或输入来源名称")
     list_per_page = 50
-    actions = ["collision_check", "push_to_partner"]
+    actions = ["collision_check", "push_to_partner", "erase_personal_data"]
     change_form_template = "admin/leads/lead/change_form.html"
 
     def get_list_display(self, request):
-        reveal = can_view_pii(request.user)
+        reveal = reveal_pii(request)
         columns = [
             pii_column(name, masker, reveal=reveal, label=label)
             for name, masker, label in PII_FIELDS[:3]
@@ -72,7 +91,7 @@ class LeadAdmin(LeadImportExportMixin, BlindIndexSearchMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        reveal = can_view_pii(request.user)
+        reveal = reveal_pii(request)
         return [
             pii_column(name, masker, reveal=reveal, label=label)
             for name, masker, label in PII_FIELDS
@@ -90,6 +109,9 @@ class LeadAdmin(LeadImportExportMixin, BlindIndexSearchMixin, admin.ModelAdmin):
     def has_push_permission(self, request):
         return request.user.has_perm("leads.push_lead")
 
+    def has_erase_permission(self, request):
+        return request.user.has_perm(erasure.ERASE_PERMISSION)
+
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
@@ -97,7 +119,7 @@ class LeadAdmin(LeadImportExportMixin, BlindIndexSearchMixin, admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         lead = self.get_object(request, object_id)
-        timeline = lead_timeline(lead, reveal=can_view_pii(request.user)) if lead else []
+        timeline = lead_timeline(lead, reveal=reveal_pii(request)) if lead else []
         extra_context = {**(extra_context or {}), "timeline": timeline}
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -109,11 +131,71 @@ class LeadAdmin(LeadImportExportMixin, BlindIndexSearchMixin, admin.ModelAdmin):
     def push_to_partner(self, request, queryset):
         return self._with_partner(request, queryset, "push_to_partner", _("推送"), self._run_push)
 
+    @admin.action(description=gettext_lazy("删除个人信息（依申请）"), permissions=["erase"])
+    def erase_personal_data(self, request, queryset):
+        """Django's intermediate-page pattern: the first POST shows whose personal data goes
+        (masked) and asks why; the second erases (leads.erasure)."""
+        try:
+            people = erasure.people_of(queryset)
+        except erasure.ErasureRefused as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
+        if not people:
+            self.message_user(request, _("所选线索的个人信息都已删除。"), messages.INFO)
+            return None
+        form = ErasureForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            try:
+                erasure.erase(
+                    people,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                    page=request.path,
+                )
+            except erasure.ErasureRefused as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return None
+            self.message_user(
+                request,
+                _(
+                    "已删除 %(count)s 条线索的个人信息（%(leads)s）。撞库结果、推送记录和审计日志保留，"
+                    "标识已打码；本次删除已记入个人信息查看记录。"
+                )
+                % {
+                    "count": len(people),
+                    "leads": "、".join(f"#{person.lead.pk}" for person in people),
+                },
+                messages.SUCCESS,
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("删除个人信息（依申请）"),
+            "opts": self.model._meta,
+            "form": form,
+            "people": people,
+            "count": len(people),
+            "skipped": queryset.count() - len(people),
+            "select_across": request.POST.get("select_across") == "1",
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        }
+        return TemplateResponse(request, "admin/leads/lead/confirm_erase.html", context)
+
     def _with_partner(self, request, queryset, action, verb, run):
         """Django's intermediate-page pattern: the first POST shows the page, the second acts."""
         form = ChoosePartnerForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
             partner = form.cleaned_data["partner"]
+            if erased := queryset.filter(erased_at__isnull=False).count():
+                self.message_user(
+                    request,
+                    _("已跳过 %(count)s 条线索：其个人信息已依申请删除，不再撞库或推送。")
+                    % {"count": erased},
+                    messages.WARNING,
+                )
+                queryset = queryset.not_erased()
+                if not queryset.exists():
+                    return None
             try:
                 if queryset.count() > settings.JOB_INLINE_LIMIT:
                     return self._start_job(
@@ -200,3 +282,73 @@ class LeadAdmin(LeadImportExportMixin, BlindIndexSearchMixin, admin.ModelAdmin):
             text += " " + _("合作平台信息：%s") % "；".join(summary.errors[:5])
         problems = summary.rejected or summary.unknown or summary.failed or summary.over_daily_cap
         self.message_user(request, text, messages.WARNING if problems else messages.SUCCESS)
+
+
+@admin.register(PersonalDataAccess)
+class PersonalDataAccessAdmin(ReadOnlyAdmin):
+    """The personal-data access log, for auditors and administrators: read, never changed."""
+
+    list_display = [
+        "created_at",
+        "actor_username",
+        "kind",
+        "leads",
+        "row_count",
+        "permission",
+        "granted_via",
+        "export",
+    ]
+    list_filter = ["kind", "permission", "created_at"]
+    search_fields = ["actor_username"]
+    search_help_text = gettext_lazy("输入用户名，或一个线索ID（查看谁看过这条线索）")
+    date_hierarchy = "created_at"
+    list_select_related = ["export_record"]
+    # Not the actor's key: its account may be gone (the key is kept as it was, not followed).
+    fields = [
+        "created_at",
+        "actor_username",
+        "actor_account",
+        "kind",
+        "page",
+        "leads",
+        "row_count",
+        "export",
+        "criteria",
+        "permission",
+        "granted_via",
+        "note",
+    ]
+    readonly_fields = fields
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if term.isdigit():
+            by_lead = queryset.filter(lead_ids__contains=f",{int(term)},")
+            return by_lead | queryset.filter(actor_username=term), False
+        return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description=gettext_lazy("操作人账号ID"))
+    def actor_account(self, entry):
+        return entry.actor_id
+
+    @admin.display(description=gettext_lazy("线索"))
+    def leads(self, entry):
+        ids = entry.lead_id_list
+        links = format_html_join(
+            " ",
+            '<a href="{}">#{}</a>',
+            ((reverse("admin:leads_lead_change", args=[pk]), pk) for pk in ids[:LINKED_IDS]),
+        )
+        if len(ids) > LINKED_IDS:
+            return format_html("{} …", links)
+        return links or "-"
+
+    @admin.display(description=gettext_lazy("导出记录"))
+    def export(self, entry):
+        if entry.export_record_id is None:
+            return "-"
+        url = reverse("admin:leads_exportrecord_change", args=[entry.export_record_id])
+        return format_html('<a href="{}">{}</a>', url, entry.export_record)
+
+
+LINKED_IDS = 10  # lead ids linked in a row of the access log; the row keeps every id

@@ -20,6 +20,7 @@ from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.db import transaction
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -31,11 +32,19 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from import_export.admin import ExportMixin, ImportExportMixinBase
 
-from core.admin import ReadOnlyAdmin, can_view_pii, masked_query
+from core.admin import PII_PERMISSION, ReadOnlyAdmin, can_view_pii, masked_query
 from leads import services
+from leads.access_log import record_access, record_rejected_rows
 from leads.exporting import FORMATS, can_export_pii, export_records
 from leads.importing import COLUMNS
-from leads.models import ExportKind, ExportRecord, ImportBatch, ImportState, OnDuplicate
+from leads.models import (
+    AccessKind,
+    ExportKind,
+    ExportRecord,
+    ImportBatch,
+    ImportState,
+    OnDuplicate,
+)
 from leads.spreadsheets import EXTENSIONS, SheetSpec, write_xlsx
 
 IMPORT_PERMISSION = "leads.import_lead"
@@ -362,6 +371,15 @@ class ImportBatchAdmin(ReadOnlyAdmin):
             "can_download_rejected": self._may_handle(request, batch),
             "stale": services.import_batch_is_stale(batch),
         }
+        if reveal and context["rejected"]:  # rejected cells shown in full: a sight to log
+            record_access(
+                actor=request.user,
+                kind=AccessKind.DETAIL,
+                permission=PII_PERMISSION,
+                row_count=len({cell.row for cell in context["rejected"]}),
+                criteria=_("导入批次 #%(id)s 的被拒行") % {"id": batch.pk},
+                page=request.path,
+            )
         return TemplateResponse(request, "admin/leads/importbatch/detail.html", context)
 
     def _may_handle(self, request, batch) -> bool:
@@ -421,7 +439,13 @@ class ImportBatchAdmin(ReadOnlyAdmin):
 
     def rejected_view(self, request, pk):
         batch = self._batch_for_import(request, pk)
-        content = services.rejected_rows_file(batch, actor=request.user)
+        with transaction.atomic():  # the file's two records commit together
+            content = services.rejected_rows_file(batch, actor=request.user)
+            # The export record the file just wrote: this user's newest of this kind.
+            mine = ExportRecord.objects.filter(actor=request.user, kind=ExportKind.REJECTED_ROWS)
+            record_rejected_rows(
+                actor=request.user, batch=batch, export_record=mine.latest("pk"), page=request.path
+            )
         stem = batch.file_name.rsplit(".", 1)[0]
         return FileResponse(
             iter([content]),

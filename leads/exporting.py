@@ -4,7 +4,8 @@ What goes in a file is declared with django-import-export resources (one field p
 the writing is ours (``leads.spreadsheets``): text cells for identifiers, every string
 neutralised against formula injection (import-export's ESCAPE_FORMULAE_ON_EXPORT only strips
 one leading "="), personal data masked unless the user holds ``leads.export_lead_pii``
-explicitly, and every export recorded in ``ExportRecord``.
+explicitly, and every export recorded in ``ExportRecord`` (an unmasked one also in the
+personal-data access log).
 """
 
 from collections.abc import Callable
@@ -20,8 +21,9 @@ from django.utils.translation import gettext_lazy
 from import_export import fields, resources
 
 from core.masking import mask_name, mask_phone
+from leads.access_log import record_access
 from leads.importing import COLUMNS
-from leads.models import ExportKind, ExportRecord
+from leads.models import AccessKind, ExportKind, ExportRecord
 from leads.spreadsheets import SheetSpec, write_csv, write_xlsx
 
 EXPORT_PII_PERMISSION = "leads.export_lead_pii"
@@ -269,7 +271,7 @@ def export_records(
         )
     else:
         content = write_csv(headers, counted())
-    ExportRecord.objects.create(
+    record = ExportRecord.objects.create(
         actor=actor,
         kind=kind,
         file_format=file_format,
@@ -278,6 +280,13 @@ def export_records(
         criteria=criteria[:2000],
         channel=channel,
     )
+    if unmasked:
+        record_access(
+            actor=actor,
+            kind=AccessKind.EXPORT,
+            permission=EXPORT_PII_PERMISSION,
+            export_record=record,
+        )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     suffix = "-unmasked" if unmasked else ""
     return ExportFile(

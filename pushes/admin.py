@@ -7,9 +7,10 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import (
     BlindIndexSearchMixin,
+    PersonalDataPagesMixin,
     ReadOnlyAdmin,
-    can_view_pii,
     related_lead_columns,
+    reveal_pii,
 )
 from leads.admin_import_export import PushExportMixin
 from partners.calls import PartnerUnavailable
@@ -19,7 +20,7 @@ from pushes.services import reconcile_unknown_pushes, retry_unknown_pushes
 
 
 @admin.register(Push)
-class PushAdmin(PushExportMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
+class PushAdmin(PushExportMixin, PersonalDataPagesMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
     lead_path = "lead__"
     list_filter = ["partner", "state", "created_at"]
     search_fields = ["lead__source"]  # the partner's message is sealed: not searchable
@@ -116,7 +117,7 @@ class PushAdmin(PushExportMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
 def partner_answer_columns(request) -> list:
     """The partner's message and link: in full for a user who may see personal data, else with
     the lead's own values and any phone, ID number or hash-like token masked."""
-    reveal = can_view_pii(request.user)
+    reveal = reveal_pii(request)
 
     def message(push):
         return push.message if reveal else push.masked_message()

@@ -67,8 +67,8 @@ class PushSummary:
 
 
 def pushable_leads(*, partner: Partner, leads: QuerySet[Lead]) -> QuerySet[Lead]:
-    """Leads whose newest check with ``partner`` is marketable, with no live push to it, and not
-    rejected by it since that check."""
+    """Leads whose newest check with ``partner`` is marketable, with no live push to it, not
+    rejected by it since that check, and not erased (their personal data is gone)."""
     latest_check = CollisionResult.objects.filter(lead=OuterRef("pk"), partner=partner).order_by(
         "-checked_at", "-id"
     )
@@ -80,7 +80,8 @@ def pushable_leads(*, partner: Partner, leads: QuerySet[Lead]) -> QuerySet[Lead]
         created_at__gte=OuterRef("latest_checked_at"),
     )
     return (
-        leads.annotate(
+        leads.not_erased()
+        .annotate(
             latest_marketable=Subquery(latest_check.values("is_marketable")[:1]),
             latest_checked_at=Subquery(latest_check.values("checked_at")[:1]),
         )
@@ -299,7 +300,9 @@ def reconcile_unknown_pushes(*, pushes: QuerySet[Push], actor=None) -> Counter:
     """Settle *unknown* pushes by checking the lead again: status 1 ("registered through our
     channel") means the push landed. Anything else stays unknown for the operator to retry."""
     outcome = Counter()
-    for push in pushes.filter(state=PushState.UNKNOWN).select_related("lead", "partner"):
+    unknown = pushes.filter(state=PushState.UNKNOWN)
+    outcome["erased"] = unknown.filter(lead__erased_at__isnull=False).count()  # nothing to check
+    for push in unknown.filter(lead__erased_at__isnull=True).select_related("lead", "partner"):
         ensure_available(push.partner)
         check = request_check(partner=push.partner, leads=[push.lead], actor=actor)
         check.save()
@@ -319,7 +322,8 @@ def reconcile_unknown_pushes(*, pushes: QuerySet[Push], actor=None) -> Counter:
 def retry_unknown_pushes(*, pushes: QuerySet[Push], actor=None) -> PushSummary:
     """An operator's explicit retry of *unknown* pushes: they are sent again as they stand."""
     summary = PushSummary()
-    for push in pushes.filter(state=PushState.UNKNOWN).select_related("lead", "partner"):
+    unknown = pushes.filter(state=PushState.UNKNOWN, lead__erased_at__isnull=True)  # not erased
+    for push in unknown.select_related("lead", "partner"):
         ensure_pushable(push.partner)
         if Push.objects.filter(pk=push.pk, state=PushState.UNKNOWN).update(state=PushState.PENDING):
             push.state = PushState.PENDING
