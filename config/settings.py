@@ -1,22 +1,29 @@
-"""LeadDesk settings. Everything deployment-specific comes from the environment (see .env.example)."""
+"""LeadDesk settings. Everything deployment-specific comes from the environment (see .env.example,
+and .env.production.example for the production profile)."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# One env file: .env (the demo's, written by `make`), or the one DJANGO_ENV_FILE names (relative
+# to the project), e.g. .env.production for `make serve`. The real environment wins over it.
+ENV_FILE = BASE_DIR / os.environ.get("DJANGO_ENV_FILE", ".env")
+if "DJANGO_ENV_FILE" in os.environ and not ENV_FILE.is_file():
+    raise ImproperlyConfigured(f"DJANGO_ENV_FILE names {ENV_FILE}, which does not exist.")
+environ.Env.read_env(ENV_FILE, overwrite=False)
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 if not SECRET_KEY:
     if not DEBUG:
-        from django.core.exceptions import ImproperlyConfigured
-
         raise ImproperlyConfigured("SECRET_KEY must be set (see .env.example).")
     SECRET_KEY = "insecure-dev-only"  # noqa: S105 - DEBUG only
 
@@ -51,6 +58,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files, before anything else works
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",  # before anything that reads the nonce
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -75,6 +84,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",  # {% csp_nonce_attr %} in templates
             ],
         },
     },
@@ -146,8 +156,62 @@ TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
 
+# --- HTTPS, cookies, sessions, CSP (issue 11) ---
+# The defaults suit the demo on http://127.0.0.1; .env.production.example turns everything on
+# (`manage.py check --deploy --fail-level WARNING` passes with it, in CI).
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# A load balancer's health probe may come over plain HTTP: answer it rather than redirect it.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Opt-in, as "HTTP_X_FORWARDED_PROTO,https": only behind a proxy that always sets that header
+# (anyone else could claim https with it). Gunicorn already trusts X-Forwarded-Proto from
+# FORWARDED_ALLOW_IPS (loopback by default), which covers a proxy on the same host.
+SECURE_PROXY_SSL_HEADER = env.tuple("SECURE_PROXY_SSL_HEADER", default=None)
+SECURE_REFERRER_POLICY = env.str("SECURE_REFERRER_POLICY", default="same-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Back-office sessions end after a working day without a request (8 h, counted from the last
+# request: the session is saved on every one), and with the browser, whichever comes first.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
+SESSION_SAVE_EVERY_REQUEST = env.bool("SESSION_SAVE_EVERY_REQUEST", default=True)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", default=True)
+# Content-Security-Policy: scripts and styles from our own origin, or inline with the request's
+# nonce ({% csp_nonce_attr %}; Django's admin templates carry it). No style attributes, no
+# inline event handlers, no eval, no framing, no plugins, forms post only to us.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
+
+# Static files: collectstatic into STATIC_ROOT, served by WhiteNoise (middleware above). The
+# production profile stores them hashed and compressed (whitenoise's manifest storage: needs a
+# collectstatic before the first request); the default needs none, for the demo and the tests.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": env.str(
+            "STATICFILES_BACKEND",
+            default="django.contrib.staticfiles.storage.StaticFilesStorage",
+        )
+    },
+}
+
+# Until collectstatic has filled STATIC_ROOT (tests, the demo), WhiteNoise looks files up per
+# request instead of warning that the directory is missing.
+WHITENOISE_AUTOREFRESH = DEBUG or not STATIC_ROOT.is_dir()
 
 # Every handler masks phones and ID numbers (a search puts them in the request line): core.logging.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -13,7 +13,7 @@ from jobs.services import cancel_job
 
 def progress_bar(job: Job):
     return format_html(
-        '<progress class="job-progress" max="{}" value="{}" style="width: 10em"></progress> {}%',
+        '<progress class="job-progress" max="{}" value="{}"></progress> {}%',
         job.total or 1,
         job.processed,
         job.percent,

@@ -97,7 +97,7 @@ class PartnerAdmin(admin.ModelAdmin):
     def health(self, partner):
         if partner.is_paused:
             return format_html(
-                '<strong style="color: var(--error-fg)" title="{}">{}</strong>',
+                '<strong class="partner-paused" title="{}">{}</strong>',
                 partner.last_error,
                 _("已暂停"),
             )
@@ -113,7 +113,7 @@ class PartnerAdmin(admin.ModelAdmin):
     def environment_badge(self, partner):
         if partner.is_production:
             return format_html(
-                '<strong style="color: var(--error-fg)">{}</strong>',
+                '<strong class="environment-production">{}</strong>',
                 partner.get_environment_display(),
             )
         return partner.get_environment_display()
@@ -198,6 +198,6 @@ def _pretty_json(text: str) -> str:
 
 def _pre(text: str):
     return format_html(
-        '<pre style="white-space: pre-wrap; margin: 0; max-height: 30em; overflow: auto">{}</pre>',
+        '<pre class="wire-text">{}</pre>',
         text,
     )

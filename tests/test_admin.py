@@ -226,7 +226,7 @@ def test_collision_check_action_asks_for_a_partner_then_checks(
     sandbox_row = next(row for row in rows if "沙箱平台" in row)
     live_row = next(row for row in rows if "生产平台" in row)
     assert "测试环境" in sandbox_row and sandbox.base_url in sandbox_row
-    assert '<strong style="color: var(--error-fg)">生产环境</strong>' in live_row
+    assert '<strong class="environment-production">生产环境</strong>' in live_row
     assert "停用平台" not in html
     assert PARTNER_KEY not in html
     assert not CollisionResult.objects.exists()
