@@ -1,11 +1,11 @@
-# LeadDesk: `make run` for the demo, `make test` for the suite.
+# LeadDesk: `make run` for the demo, `make serve` as deployed, `make test` for the suite.
 export UV_PYTHON_DOWNLOADS := never
 UV ?= uv
 PY := $(UV) run --frozen python
 SANDBOX_PORT ?= 8765
 PORT ?= 8000
 
-.PHONY: install run test lint
+.PHONY: install run serve test lint
 
 install:
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
@@ -21,6 +21,14 @@ run: install
 	  $(PY) manage.py run_worker & worker=$$!; \
 	  trap 'kill $$sandbox $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+# The app as deployed (scripts/serve): gunicorn with static files through WhiteNoise and the job
+# workers beside it, with the production profile .env.production (written from
+# .env.production.example with fresh keys on first use, then make stops for you to review it).
+# Over plain HTTP on loopback, for a trial: SECURE_SSL_REDIRECT=false make serve
+serve: install
+	@python3 scripts/bootstrap_env.py --production
+	DJANGO_ENV_FILE=.env.production PYTHON="$(PY)" scripts/serve
 
 test: install
 	$(UV) run --frozen ruff check .

@@ -267,6 +267,8 @@ PUSH_RETRY_BASE_SECONDS = env.float("PUSH_RETRY_BASE_SECONDS", default=1.0)
 # A push outside a job still pending or sending after this long lost its process: settle it.
 PUSH_ORPHANED_AFTER = timedelta(minutes=env.int("PUSH_ORPHANED_AFTER_MINUTES", default=10))
 JANITOR_INTERVAL_SECONDS = env.float("JANITOR_INTERVAL_SECONDS", default=5.0)
+# /healthz calls the workers stale when no janitor has written its heartbeat for this long.
+WORKER_HEARTBEAT_STALE_SECONDS = env.int("WORKER_HEARTBEAT_STALE_SECONDS", default=60)
 
 # --- Lead import and export (issue 4) ---
 # django-import-export's own import/export views default to open: require "<app>.import_<model>"

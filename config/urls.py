@@ -4,6 +4,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from two_factor import views as two_factor
 
+from core.health import healthz
+
 admin.site.site_header = "LeadDesk"
 admin.site.site_title = "LeadDesk"
 admin.site.index_title = _("线索分发后台")
@@ -36,6 +38,7 @@ two_factor_urls = (
 )
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),  # no login: for load balancers and monitoring
     path("admin/", include(two_factor_urls)),
     path("admin/", admin.site.urls),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),

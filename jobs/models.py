@@ -163,3 +163,33 @@ def finish_chunk(chunk: JobChunk, *, worker_id: str, summary: dict) -> None:
     ).update(state=ChunkState.DONE, summary=summary, finished_at=timezone.now(), last_error="")
     if not updated:
         raise LeaseLost(f"chunk {chunk.pk} is no longer ours")
+
+
+class WorkerHeartbeat(models.Model):
+    """A worker process says it is alive: its janitor writes ``seen_at`` on every pass (every
+    JANITOR_INTERVAL_SECONDS). /healthz reports the newest one; the row goes when the worker
+    stops cleanly, and rows of workers gone for a day are pruned by the others."""
+
+    worker = models.CharField(_("工作进程"), max_length=64, unique=True)  # host:pid:random
+    started_at = models.DateTimeField(_("启动时间"), default=timezone.now)
+    seen_at = models.DateTimeField(_("最近心跳"), default=timezone.now, db_index=True)
+
+    PRUNE_AFTER = timedelta(days=1)
+
+    class Meta:
+        verbose_name = _("工作进程心跳")
+        verbose_name_plural = _("工作进程心跳")
+
+    def __str__(self):
+        return f"{self.worker} @ {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def beat(cls, worker: str) -> None:
+        now = timezone.now()
+        if not cls.objects.filter(worker=worker).update(seen_at=now):
+            cls.objects.create(worker=worker, started_at=now, seen_at=now)
+        cls.objects.filter(seen_at__lt=now - cls.PRUNE_AFTER).delete()
+
+    @classmethod
+    def stop(cls, worker: str) -> None:
+        cls.objects.filter(worker=worker).delete()

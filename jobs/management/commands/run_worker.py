@@ -6,6 +6,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections, connection
 
+from jobs.models import WorkerHeartbeat
+from jobs.runner import WORKER_ID
 from jobs.services import requeue_due_jobs
 
 logger = logging.getLogger("jobs.janitor")
@@ -38,11 +40,14 @@ class Command(BaseCommand):
             call_command("db_worker", batch=batch, **worker_options)
         finally:
             stop.set()
+            janitor.join(timeout=10)  # lets it remove the heartbeat before the process ends
 
     @staticmethod
     def _janitor(stop: threading.Event) -> None:
+        """Every pass: the worker's heartbeat (for /healthz), then the requeues."""
         while not stop.is_set():
             try:
+                WorkerHeartbeat.beat(WORKER_ID)
                 requeued = requeue_due_jobs()
                 if requeued:
                     logger.info("requeued job(s) %s", requeued)
@@ -51,4 +56,8 @@ class Command(BaseCommand):
             finally:
                 close_old_connections()
             stop.wait(settings.JANITOR_INTERVAL_SECONDS)
+        try:
+            WorkerHeartbeat.stop(WORKER_ID)  # a clean stop: this worker is gone, not late
+        except Exception:
+            logger.exception("could not remove the worker's heartbeat")
         connection.close()
