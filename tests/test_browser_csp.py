@@ -134,6 +134,13 @@ def test_main_admin_pages_raise_no_csp_violation(live_server, partner, make_lead
         page.click("button[name=index]")
         page.wait_for_selector("form#choose-partner")
         visit("choose partner (production environment)")
+        # Our stylesheet (leaddesk/admin.css, no style attributes) applies: production in red.
+        assert page.evaluate(
+            """() => {
+                const badge = document.querySelector("tr.partner-environment .environment-production");
+                return getComputedStyle(badge).color !== getComputedStyle(badge.parentElement).color;
+            }"""
+        )
         visit("lead search", f"/admin/leads/lead/?q={leads[0].phone}")
         visit("lead change page", f"/admin/leads/lead/{leads[0].pk}/change/")
         assert page.locator("#lead-timeline table").count() == 1
