@@ -21,8 +21,8 @@ class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
     actions = ["unlock"]
     list_display_links = None  # the list says it all; a record's own page would be axes' English
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
+    def get_actions(self, request, action_location=admin.ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location=action_location)
         actions.pop("delete_selected", None)  # "unlock" deletes, without axes' English titles
         return actions
 
