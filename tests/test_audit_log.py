@@ -16,7 +16,7 @@ from django.urls import reverse
 from collision.models import CollisionResult
 from collision.services import check_leads, request_check
 from core.crypto import decrypt
-from jobs.models import Job, JobKind
+from jobs.models import Job, JobChunk, JobKind
 from jobs.services import create_job
 from leads.models import Lead
 from partners.models import (
@@ -25,6 +25,7 @@ from partners.models import (
     AuditLogEntry,
     CallOutcome,
     Operation,
+    Partner,
     chain_hash,
     chain_values,
     verify_audit_chain,
@@ -274,11 +275,21 @@ def test_verify_an_empty_log(db):
 @pytest.mark.django_db(transaction=True)
 def test_migrations_settle_the_rows_written_before_them(partner, make_leads):
     """Rows from before: the migrations mask what the partner wrote in the audit rows (the
-    pushed lead's name too), copy the actor's name, chain them, and seal the pushes' answers;
-    then, on PostgreSQL, the rows can no longer be changed."""
+    pushed lead's name too) and wherever else it was kept, copy the actor's name, chain the
+    audit rows, and seal the pushes' answers; then, on PostgreSQL, the rows can no longer be
+    changed."""
     lead = make_leads(1)[0]
     user = get_user_model().objects.create_user("li.auditor")
     md5 = phone_md5(lead.phone)
+    quoted = f"9999 用户 {lead.phone} {md5} 已存在"  # a partner's refusal, as it was kept
+    Partner.objects.filter(pk=partner.pk).update(last_error=f"平台返回失败: {quoted}")
+    job = Job.objects.create(
+        kind=JobKind.CHECK, partner=partner, last_error=quoted, pause_reason=quoted
+    )
+    JobChunk.objects.create(job=job, number=1, lead_ids=[lead.pk], last_error=quoted)
+    CollisionResult.objects.create(
+        lead=lead, partner=partner, outcome="call_failed", message=quoted
+    )
     message = f"推送成功：{lead.name}（{lead.phone}）"
     link = f"http://partner.example/h5/{md5}"
     answer = json.dumps({"status": "1", "msg": message, "data": {"appDownloadUrl": link}})
@@ -329,6 +340,16 @@ def test_migrations_settle_the_rows_written_before_them(partner, make_leads):
         assert value not in kept
     assert "推送成功：" in kept and "/h5/" in kept
     assert verify_audit_chain().rows == 2 and verify_audit_chain().broken is None
+    job.refresh_from_db()
+    elsewhere = [
+        Partner.objects.get().last_error,
+        job.last_error,
+        job.pause_reason,
+        JobChunk.objects.get().last_error,
+        CollisionResult.objects.get().message,
+    ]
+    for text in elsewhere:
+        assert text.endswith("已存在") and lead.phone not in text and md5[:12] not in text
 
     push = Push.objects.get()
     assert (push.message, push.app_download_url) == (message, link)
