@@ -9,7 +9,8 @@ not themselves)."""
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q, QuerySet
 
-PII_PERMISSIONS = ("leads.view_lead_pii", "leads.export_lead_pii")
+# Seeing a person's data in full, or erasing it for good.
+PII_PERMISSIONS = ("leads.view_lead_pii", "leads.export_lead_pii", "leads.erase_lead")
 # Managing accounts: users, groups and the permissions themselves.
 ACCOUNT_APPS = ("auth",)
 

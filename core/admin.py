@@ -15,7 +15,9 @@ from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from core import accounts
+from core.lockout import unlock_sign_in
 from core.masking import mask_id_number, mask_name, mask_phone
+from core.two_factor import reset_two_factor
 from leads.access_log import record_access
 from leads.models import ERASED_LABEL, AccessKind, id_number_index, phone_index
 from leads.validators import (
@@ -204,6 +206,8 @@ admin.site.unregister(Group)
 class UserAdmin(auth_admin.UserAdmin):
     """Django's user admin within core.accounts' rule: who is not a superuser is offered only
     what they may grant, and may change (or reset the password of) only users below them."""
+
+    actions = [reset_two_factor, unlock_sign_in]
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)

@@ -92,7 +92,8 @@ def reset_two_factor(modeladmin, request, queryset):
     if refused:
         modeladmin.message_user(
             request,
-            _("只有超级用户可以重置这些用户的两步验证：%(users)s") % {"users": "、".join(sorted(refused))},
+            _("只有超级用户可以重置这些用户的两步验证：%(users)s")
+            % {"users": "、".join(sorted(refused))},
             messages.ERROR,
         )
     if not reset and not refused:

@@ -172,6 +172,7 @@ def test_an_administrator_cannot_grant_personal_data_or_superuser_to_an_operator
         {"is_superuser": "on"},
         {"user_permissions": [_permission_id("leads.view_lead_pii")]},
         {"user_permissions": [_permission_id("leads.export_lead_pii")]},
+        {"user_permissions": [_permission_id("leads.erase_lead")]},
         {"groups": [Group.objects.get(name=ADMINISTRATOR).pk]},
     ):
         response = client.post(url, _user_form_data(client, operator, **attempt))
