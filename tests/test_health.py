@@ -99,6 +99,20 @@ def test_run_worker_beats_while_it_runs_and_goes_when_it_stops(client):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_worker_stopped_by_two_signals_still_removes_its_heartbeat():
+    """Ctrl-C under `make serve` reaches the worker from the terminal and again from the script
+    that started it: the second signal must not cut the clean stop short."""
+    worker = start_worker()
+    try:
+        wait_for(lambda: WorkerHeartbeat.objects.exists(), timeout=30, what="a heartbeat")
+    finally:
+        os.kill(worker.pid, signal.SIGINT)
+        os.kill(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert not WorkerHeartbeat.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_database_down_is_503_without_details(tmp_path):
     """The deployed server pointed at a database it cannot open: 503, and not a word of why
     (host, user and path are for the log)."""

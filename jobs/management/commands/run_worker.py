@@ -27,7 +27,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, batch, interval, **options):
         stop = threading.Event()
-        janitor = threading.Thread(target=self._janitor, args=(stop,), name="janitor", daemon=True)
+        # Not a daemon: when the worker leaves, the janitor removes its heartbeat before the
+        # process ends, even if a second signal (Ctrl-C twice, a process group's SIGTERM and a
+        # supervisor's) cuts the main thread's clean-up short.
+        janitor = threading.Thread(target=self._janitor, args=(stop,), name="janitor")
         janitor.start()
         try:
             # --no-reload always: with the reloader, killing our PID would leave the child running.
@@ -40,12 +43,12 @@ class Command(BaseCommand):
             call_command("db_worker", batch=batch, **worker_options)
         finally:
             stop.set()
-            janitor.join(timeout=10)  # lets it remove the heartbeat before the process ends
 
     @staticmethod
     def _janitor(stop: threading.Event) -> None:
-        """Every pass: the worker's heartbeat (for /healthz), then the requeues."""
-        while not stop.is_set():
+        """Every pass: the worker's heartbeat (for /healthz), then the requeues. Ends when told
+        to, or at the latest one interval after the main thread has ended."""
+        while not stop.is_set() and threading.main_thread().is_alive():
             try:
                 WorkerHeartbeat.beat(WORKER_ID)
                 requeued = requeue_due_jobs()
