@@ -132,8 +132,21 @@ def mask_document(text: str, mask: Callable[[str], str] = mask_text) -> str:
         return mask(text)
     if not isinstance(document, dict | list):
         return mask(text)
-    masked = _mask_json(document, mask)
+    masked = _mask_json(document, _remembered(mask))
     return json.dumps(masked, ensure_ascii=False, separators=(",", ":"))
+
+
+def _remembered(mask: Callable[[str], str]) -> Callable[[str], str]:
+    """``mask`` that works out each distinct text once: a batch answer repeats its keys and
+    statuses a thousand times."""
+    seen: dict[str, str] = {}
+
+    def remembered(text: str) -> str:
+        if (masked := seen.get(text)) is None:
+            masked = seen[text] = mask(text)
+        return masked
+
+    return remembered
 
 
 def _mask_json(value, mask: Callable[[str], str]):
