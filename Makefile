@@ -25,7 +25,8 @@ run: install
 # The app as deployed (scripts/serve): gunicorn with static files through WhiteNoise and the job
 # workers beside it, with the production profile .env.production (written from
 # .env.production.example with fresh keys on first use, then make stops for you to review it).
-# Over plain HTTP on loopback, for a trial: SECURE_SSL_REDIRECT=false make serve
+# To try it over plain HTTP on loopback, without the TLS proxy in front:
+#   ALLOWED_HOSTS=127.0.0.1 SECURE_SSL_REDIRECT=false TRUSTED_PROXY_COUNT=0 make serve
 serve: install
 	@python3 scripts/bootstrap_env.py --production
 	DJANGO_ENV_FILE=.env.production PYTHON="$(PY)" scripts/serve
