@@ -233,6 +233,7 @@ def test_concurrent_writers_extend_one_unbroken_chain(partner):
     ids = list(AuditLogEntry.objects.order_by("id").values_list("id", flat=True))
     assert len(ids) == 200 and ids == list(range(ids[0], ids[0] + 200))
     assert verify().startswith("intact, 200 rows")
+    assert verify_audit_chain(chunk_size=7).rows == 200  # across the iterator's chunks
 
 
 @pytest.mark.django_db(transaction=True)
