@@ -254,9 +254,9 @@ def chain_values(row) -> dict:
     return values
 
 
-def chain_hash(previous: str, values: dict) -> str:
-    """SHA-256 of the previous row's hash and this row's canonical serialisation (compact JSON,
-    keys sorted, text as it is)."""
+def link_hash(previous: str, values: dict) -> str:
+    """A row's ``chain_hash``: SHA-256 of the previous row's and this row's canonical
+    serialisation (compact JSON, keys sorted, text as it is)."""
     canonical = json.dumps(values, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f"{previous}\n{canonical}".encode()).hexdigest()
 
@@ -336,7 +336,7 @@ class AuditLogEntry(models.Model):
             last_id, last_hash = _lock_chain_head(connections[using])
             self.id = last_id + 1
             self.created_at = timezone.now()  # in chain order
-            self.chain_hash = chain_hash(last_hash, chain_values(self))
+            self.chain_hash = link_hash(last_hash, chain_values(self))
             super().save(*args, **{**kwargs, "force_insert": True})
 
     def delete(self, *args, **kwargs):
@@ -397,11 +397,11 @@ def verify_audit_chain(*, chunk_size: int = 200) -> ChainCheck:
     rows = AuditLogEntry.objects.order_by("id").iterator(chunk_size=chunk_size)
     previous_id, previous_hash, count = None, GENESIS_HASH, 0
     for row in rows:
-        expected = chain_hash(previous_hash, chain_values(row))
+        expected = link_hash(previous_hash, chain_values(row))
         if expected != row.chain_hash:
             following = AuditLogEntry.objects.filter(id__gt=row.id).order_by("id").first()
             next_links = (
-                chain_hash(row.chain_hash, chain_values(following)) == following.chain_hash
+                link_hash(row.chain_hash, chain_values(following)) == following.chain_hash
                 if following
                 else None
             )

@@ -26,8 +26,8 @@ from partners.models import (
     CallOutcome,
     Operation,
     Partner,
-    chain_hash,
     chain_values,
+    link_hash,
     verify_audit_chain,
 )
 from partners.protocols.yrxd_collision import phone_md5
@@ -154,7 +154,7 @@ def test_each_row_chains_onto_the_one_before(partner, sandbox, make_leads):
     rows = some_calls(partner, make_leads)
     previous = GENESIS_HASH
     for row in rows:
-        assert row.chain_hash == chain_hash(previous, chain_values(row))
+        assert row.chain_hash == link_hash(previous, chain_values(row))
         previous = row.chain_hash
     assert [row.id for row in rows] == list(range(rows[0].id, rows[0].id + 3))
 
@@ -175,7 +175,7 @@ def test_verify_reports_the_first_broken_link(partner, sandbox, make_leads, tamp
         broken, after = second, first
     elif tamper == "change a row and re-hash it":  # the next row still holds the old hash
         second.lead_count = 7
-        forged = chain_hash(first.chain_hash, chain_values(second))
+        forged = link_hash(first.chain_hash, chain_values(second))
         raw(
             f"UPDATE {TABLE} SET lead_count = 7, chain_hash = %s WHERE id = %s",  # noqa: S608
             [forged, second.pk],

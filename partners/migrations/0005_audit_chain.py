@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db import migrations, models
 
 from core.masking import mask_document, mask_text
-from partners.models import GENESIS_HASH, chain_hash, chain_values
+from partners.models import GENESIS_HASH, chain_values, link_hash
 
 BATCH = 1000
 
@@ -55,7 +55,7 @@ def settle_existing_rows(apps, schema_editor):
             row.response_body = mask_document(row.response_body, mask) if row.response_body else ""
             row.error = mask(row.error)
             row.actor_username = usernames.get(row.actor_id, "") if row.actor_id else ""
-            row.chain_hash = previous = chain_hash(previous, chain_values(row))
+            row.chain_hash = previous = link_hash(previous, chain_values(row))
         AuditLogEntry.objects.bulk_update(
             rows, ["response_body", "error", "actor_username", "chain_hash"]
         )
