@@ -2,7 +2,9 @@
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
+from urllib.parse import unquote
 
 MASK = "*"
 
@@ -68,20 +70,52 @@ def short_hash(digest: str, *, keep: int = PII_HASH_PREFIX) -> str:
 # a phone, an ID number, a name or a hash of them. ``mask_text`` masks what can be recognised in
 # any text, and the values of the person the caller knows the text is about.
 
-_DIGIT = "[0-9\uff10-\uff19]"  # ASCII or full-width
-_SEP = "[ \\-\u3000\uff0d]?"  # one blank or hyphen between digits, as people write them
-_NO_DIGIT_BEFORE = "(?<![0-9\uff10-\uff19])"
-_NO_DIGIT_AFTER = "(?![0-9\uff10-\uff19])"
+
+def _pct(hex_bytes: str) -> str:
+    """Percent-encoded bytes (``"EF%BC%9[0-9]"``), each ``%`` possibly encoded once more (``%25``):
+    a login redirect's ?next= holds the query string of the page it came from."""
+    return "%(?:25)?" + hex_bytes.replace("%", "%(?:25)?")
+
+
+def _digit(ascii_class: str = "0-9") -> str:
+    """One digit of ``ascii_class`` (``"0-9"``, ``"3-9"``, ``"1"``): ASCII, full-width
+    (U+FF10–FF19), or full-width percent-encoded as UTF-8 (``%EF%BC%90``–``%EF%BC%99``)."""
+    low, _, high = ascii_class.partition("-")
+    high = high or low
+    full_width = f"{chr(0xFF10 + int(low))}-{chr(0xFF10 + int(high))}"
+    return f"(?:[{low}-{high}{full_width}]|{_pct(f'EF%BC%9[{low}-{high}]')})"
+
+
+# A phone or an ID number in any text (a partner's answer, a log line), spelt as people and URLs
+# spell them: ASCII or full-width digits, raw or percent-encoded (once or twice), up to two
+# blanks or hyphens between digits ("+" is a blank in a query string; "." is not, so a version
+# number stays readable), a phone with +86 / 0086 / 86 in front, an ID number ending in x or X.
+# Deliberately broad: masking a number that only looks like one costs a reader little.
+_D = _digit()
+_SEP = "(?:{})".format(
+    "|".join([r"[\s\-+\u3000\uff0d]", *map(_pct, ["20", "09", "2B", "2D", "E3%80%80", "EF%BC%8D"])])
+)
+_SEP += "{0,2}"
+# Look-behinds must be fixed-width: one per spelling of the digit before.
+_NOT_AFTER_DIGIT = r"(?<![0-9\uff10-\uff19])(?<!%EF%BC%9[0-9])(?<!%25EF%25BC%259[0-9])"
+_NOT_BEFORE_DIGIT = rf"(?![0-9\uff10-\uff19])(?!{_pct('EF%BC%9[0-9]')})"
+_X = rf"(?:[xX\uff38\uff58]|{_pct('EF%BC%B8')}|{_pct('EF%BD%98')})"  # x, X, full-width Ｘ ｘ
+_COUNTRY = rf"(?:(?:(?:\+|{_pct('2B')}|00){_SEP})?8{_SEP}6{_SEP})?"
 # An ID number is tried first: its first 11 digits may look like a phone.
-_ID_NUMBER = rf"{_NO_DIGIT_BEFORE}{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}{_SEP}[0-9\uff10-\uff19xX\uff38\uff58]{_NO_DIGIT_AFTER}"
-_PHONE = rf"{_NO_DIGIT_BEFORE}(?:(?:\+|00)?86{_SEP})?[1\uff11]{_SEP}[3-9\uff13-\uff19](?:{_SEP}{_DIGIT}){{9}}{_NO_DIGIT_AFTER}"
+_ID_NUMBER = rf"{_NOT_AFTER_DIGIT}{_D}(?:{_SEP}{_D}){{16}}{_SEP}(?:{_D}|{_X}){_NOT_BEFORE_DIGIT}"
+_PHONE = rf"{_NOT_AFTER_DIGIT}{_COUNTRY}{_digit('1')}{_SEP}{_digit('3-9')}(?:{_SEP}{_D}){{9}}{_NOT_BEFORE_DIGIT}"
+_PERSON = rf"(?P<id_number>{_ID_NUMBER})|(?P<phone>{_PHONE})"
 # Hash-like: a run of 8 or more hex digits (an MD5, a prefix of one, a long number), or of 6 or 7
 # mixing digits and letters. Shorter runs stay: they are error codes and words ("2024", "cafe").
 _HEX_RUN = "(?<![0-9a-fA-F])[0-9a-fA-F]{6,}(?![0-9a-fA-F])"
-_IDENTIFIER = re.compile(rf"(?P<id_number>{_ID_NUMBER})|(?P<phone>{_PHONE})|(?P<hex>{_HEX_RUN})")
-_FULL_WIDTH = str.maketrans(
-    {chr(0xFF10 + d): str(d) for d in range(10)} | {"\uff38": "X", "\uff58": "X", "x": "X"}
-)
+_IDENTIFIER = re.compile(_PERSON, re.IGNORECASE)
+_IDENTIFIER_OR_HASH = re.compile(rf"{_PERSON}|(?P<hex>{_HEX_RUN})", re.IGNORECASE)
+
+
+def _plain(text: str) -> str:
+    """The digits (and X) a match stands for: percent-decoded, half-width, separators gone."""
+    text = unicodedata.normalize("NFKC", unquote(unquote(text)))
+    return "".join(ch for ch in text.upper() if ch in "0123456789X")
 
 
 def _mask_identifier(match: re.Match) -> str:
@@ -90,10 +124,16 @@ def _mask_identifier(match: re.Match) -> str:
         has_digit = any(ch.isdigit() for ch in text)
         hashlike = len(text) >= 8 or (has_digit and not text.isdigit())
         return short_hash(text) if hashlike else text
-    value = "".join(ch for ch in text.translate(_FULL_WIDTH) if ch.isdigit() or ch == "X")
+    value = _plain(text)
     if match.lastgroup == "id_number":
         return mask_id_number(value)
     return mask_phone(value[-11:])  # without +86 / 0086 / 86
+
+
+def mask_identifiers(text: str) -> str:
+    """``text`` with every phone and ID number masked, however it is spelt (see above): what a
+    log line may hold (hashes stay, a static file's name carries one)."""
+    return _IDENTIFIER.sub(_mask_identifier, text)
 
 
 def mask_text(
@@ -117,7 +157,7 @@ def mask_text(
             known += [(id_number.upper(), masked), (id_number.lower(), masked)]
     for value, masked in sorted(known, key=lambda pair: -len(pair[0])):
         text = text.replace(value, masked)
-    return _IDENTIFIER.sub(_mask_identifier, text)
+    return _IDENTIFIER_OR_HASH.sub(_mask_identifier, text)
 
 
 def mask_document(text: str, mask: Callable[[str], str] = mask_text) -> str:

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.append_only import AppendOnlyRecord
 from core.crypto import EncryptedJSONField, blind_index
 from core.masking import mask_id_number, mask_name, mask_phone
 from leads.validators import validate_id_number, validate_mobile, validate_zhima_score
@@ -453,15 +454,7 @@ class AccessKind(models.TextChoices):
     ERASURE = "erasure", _("依申请删除")
 
 
-class AppendOnlyQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise TypeError("the personal-data access log is append-only")
-
-    def delete(self):
-        raise TypeError("the personal-data access log is append-only")
-
-
-class PersonalDataAccess(models.Model):
+class PersonalDataAccess(AppendOnlyRecord):
     """One sight of a lead's personal data in full, or one erasure of it (PIPL): who, when, which
     leads, and why it was allowed. Written by ``leads.access_log`` only.
 
@@ -472,16 +465,6 @@ class PersonalDataAccess(models.Model):
     data: lead ids, masked criteria and masked identifiers only."""
 
     created_at = models.DateTimeField(_("时间"), default=timezone.now, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("操作人"),
-    )
-    actor_username = models.CharField(_("操作人用户名"), max_length=150, blank=True, default="")
     kind = models.CharField(_("类型"), max_length=16, choices=AccessKind, db_index=True)
     page = models.CharField(_("页面"), max_length=500, blank=True, default="")
     # ",12,34," (commas around every id): a lead's rows are found with a portable
@@ -501,8 +484,6 @@ class PersonalDataAccess(models.Model):
     granted_via = models.CharField(_("授权来源"), max_length=255, blank=True, default="")
     note = models.TextField(_("说明"), blank=True, default="")
 
-    objects = AppendOnlyQuerySet.as_manager()
-
     class Meta:
         verbose_name = _("个人信息查看记录")
         verbose_name_plural = _("个人信息查看记录")
@@ -510,14 +491,6 @@ class PersonalDataAccess(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.actor_username} {self.get_kind_display()}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError("the personal-data access log is append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("the personal-data access log is append-only")
 
     @property
     def lead_id_list(self) -> list[int]:

@@ -3,13 +3,13 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connections, models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.append_only import AppendOnlyQuerySet, AppendOnlyRecord
 from core.crypto import EncryptedTextField
 from partners.protocols import (
     COLLISION_PROTOCOLS,
@@ -203,13 +203,7 @@ class CallOutcome(models.TextChoices):
     CONNECTION_ERROR = "connection_error", _("连接失败")
 
 
-class AuditLogEntryQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise TypeError("the audit log is append-only")
-
-    def delete(self):
-        raise TypeError("the audit log is append-only")
-
+class AuditLogEntryQuerySet(AppendOnlyQuerySet):
     def bulk_create(self, *args, **kwargs):
         raise TypeError("audit rows are appended one at a time (AuditLogEntry.save chains them)")
 
@@ -261,7 +255,7 @@ def link_hash(previous: str, values: dict) -> str:
     return hashlib.sha256(f"{previous}\n{canonical}".encode()).hexdigest()
 
 
-class AuditLogEntry(models.Model):
+class AuditLogEntry(AppendOnlyRecord):
     """One outbound partner call, as sent (PII masked, key never stored) and as answered
     (whatever the partner wrote masked: partners.calls).
 
@@ -286,20 +280,7 @@ class AuditLogEntry(models.Model):
     outcome = models.CharField(_("结果"), max_length=32, choices=CallOutcome)
     error = models.TextField(_("错误（打码）"), blank=True, default="")
     lead_count = models.PositiveIntegerField(_("线索数"), default=1)
-    # Neither key is a database constraint nor followed on delete: deleting a user or a job
-    # leaves the row as it was (the id stays, the name is in actor_username).
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("操作人"),
-    )
-    actor_username = models.CharField(
-        _("操作人用户名"), max_length=150, blank=True, default="", editable=False
-    )
+    # Like the actor (AppendOnlyRecord), not a constraint: deleting a job rewrites nothing.
     job = models.ForeignKey(
         "jobs.Job",
         models.DO_NOTHING,
@@ -329,8 +310,7 @@ class AuditLogEntry(models.Model):
         head would both claim the same id: one fails, the chain never forks."""
         if not self._state.adding:
             raise TypeError("the audit log is append-only")
-        if self.actor_id and not self.actor_username:
-            self.actor_username = self.actor.get_username()
+        self.keep_actor_name()  # before hashing: the name is part of the chained row
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         with transaction.atomic(using=using):
             last_id, last_hash = _lock_chain_head(connections[using])
@@ -338,9 +318,6 @@ class AuditLogEntry(models.Model):
             self.created_at = timezone.now()  # in chain order
             self.chain_hash = link_hash(last_hash, chain_values(self))
             super().save(*args, **{**kwargs, "force_insert": True})
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("the audit log is append-only")
 
 
 def _lock_chain_head(connection) -> tuple[int, str]:

@@ -12,7 +12,8 @@ from urllib.parse import quote, quote_plus, unquote_plus
 
 import pytest
 
-from core.logging import MaskIdentifiers, mask_identifiers_in_log_text
+from core.logging import MaskIdentifiers
+from core.masking import mask_identifiers
 from tests.servers import free_port, gunicorn, runserver, server_env
 
 PHONE = "13745678901"
@@ -63,7 +64,7 @@ def leaks(text: str) -> list[str]:
 )
 def test_every_spelling_of_an_identifier_is_masked(name, spelling):
     line = f'"GET /admin/leads/lead/?q={spelling(TYPED[name])}&o=1 HTTP/1.1" 200 4512'
-    masked = mask_identifiers_in_log_text(line)
+    masked = mask_identifiers(line)
     assert leaks(masked) == [], masked
     assert masked_form(name) in masked
     assert masked.startswith('"GET /admin/leads/lead/?q=') and masked.endswith(
@@ -82,7 +83,7 @@ def test_every_spelling_of_an_identifier_is_masked(name, spelling):
     ],
 )
 def test_lines_without_identifiers_stay_as_they_are(line):
-    assert mask_identifiers_in_log_text(line) == line
+    assert mask_identifiers(line) == line
 
 
 def test_filter_masks_the_message_its_arguments_and_the_traceback():
