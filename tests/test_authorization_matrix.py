@@ -333,6 +333,48 @@ def test_each_role_is_offered_exactly_its_actions(role, world):
     assert offered == expected
 
 
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_an_action_not_offered_does_nothing_when_posted_anyway(role, world):
+    """An attacker posts the action by hand: it must not run, nor show its confirmation page."""
+    client = _log_in(_user(role))
+    before = _footprint()
+    for (label, action), roles in ACTIONS.items():
+        if role in roles:
+            continue
+        app_label, model = label.split(".")
+        obj = world[label] if label in world else world["auth.user"]
+        response = client.post(
+            reverse(f"admin:{app_label}_{model}_changelist"),
+            {"action": action, "_selected_action": [obj.pk], "index": 0},
+        )
+        assert response.status_code in DENIED | {OK}, (action, response.status_code)
+        assert b'name="apply"' not in response.content, action  # no intermediate page
+    assert _footprint() == before
+
+
+def _footprint() -> tuple:
+    """What any action would change: checks, pushes, jobs, access and erasure records, locks,
+    second factors, the admin's history."""
+    from django.contrib.admin.models import LogEntry
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return tuple(
+        model.objects.count()
+        for model in (
+            CollisionResult,
+            Push,
+            Job,
+            PersonalDataAccess,
+            AccessAttempt,
+            TOTPDevice,
+            LogEntry,
+        )
+    ) + (
+        Lead.objects.filter(erased_at__isnull=False).count(),
+        Push.objects.filter(state="pending").count(),
+    )
+
+
 def test_anonymous_visitors_reach_only_the_login_page(world):
     client = Client()
     urls = named_urls()
@@ -359,7 +401,8 @@ NOT_FOLLOWED = re.compile(r"/logout/")
 @pytest.mark.parametrize("role", ROLE_NAMES)
 def test_no_link_a_role_is_shown_leads_to_a_403(role, world):
     """Crawl what the role can reach from the admin's index (every page it links to, breadth
-    first, query strings included): no link the role is shown may answer 403."""
+    first, query strings included): no link the role is shown may answer 403, and no page holds
+    the partner's key."""
     client = _log_in(_user(role))
     queue, seen, broken = ["/admin/"], {"/admin/"}, []
     while queue and len(seen) < 400:
@@ -370,7 +413,9 @@ def test_no_link_a_role_is_shown_leads_to_a_403(role, world):
             continue
         if response.status_code != OK or "html" not in response.get("Content-Type", ""):
             continue
-        for link in HREF.findall(response.content.decode()):
+        page = response.content.decode()
+        assert world["partners.partner"].secret_key not in page, f"{role} sees the key at {url}"
+        for link in HREF.findall(page):
             link = link.replace("&amp;", "&")
             if link not in seen and not NOT_FOLLOWED.search(link):
                 seen.add(link)
