@@ -329,7 +329,7 @@ class PersonalDataAccessAdmin(ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("操作人账号ID"))
     def actor_account(self, entry):
-        return entry.actor_id
+        return entry.actor_id or "-"
 
     @admin.display(description=gettext_lazy("线索"))
     def leads(self, entry):

@@ -168,7 +168,7 @@ class AuditLogEntryAdmin(ReadOnlyAdmin):
     def actor_name(self, entry):
         """The name kept with the row, marked when its account has been deleted since."""
         if entry.actor_id is None:
-            return entry.actor_username or None
+            return entry.actor_username or _("（无：命令行或后台任务）")
         try:
             gone = entry.actor is None  # the list's join finds no account
         except ObjectDoesNotExist:  # the detail page looks it up on its own

@@ -228,6 +228,7 @@ def world(partner, make_leads):
     selection = Lead.objects.filter(pk__in=[lead.pk for lead in leads])
     check_leads(partner=partner, leads=selection, actor=owner)
     push_leads(partner=partner, leads=selection, actor=owner)
+    check_leads(partner=partner, leads=selection[:1])  # as the command line does: no account
     uploader = _log_in(owner)
     rows = lead_rows(2)
     rows[1][1] = "452159198001010000"  # one rejected row
@@ -396,6 +397,7 @@ PUBLIC = {"admin:jsi18n", "admin:login", "two_factor:login", "admin:logout", "he
 HREF = re.compile(r'href="(/admin/[^"#]*)"')
 # Links that are not pages to open: downloads are followed, logout is a form.
 NOT_FOLLOWED = re.compile(r"/logout/")
+NONE = re.compile(r">\s*None\s*<")  # an empty value rendered as Python's "None"
 
 
 @pytest.mark.parametrize("role", ROLE_NAMES)
@@ -415,6 +417,7 @@ def test_no_link_a_role_is_shown_leads_to_a_403(role, world):
             continue
         page = response.content.decode()
         assert world["partners.partner"].secret_key not in page, f"{role} sees the key at {url}"
+        assert not NONE.search(page), f"{role} is shown Python's None at {url}"
         for link in HREF.findall(page):
             link = link.replace("&amp;", "&")
             if link not in seen and not NOT_FOLLOWED.search(link):
