@@ -96,9 +96,7 @@ def test_a_pii_holder_sets_up_the_second_factor_and_signs_in_with_it(
         page.screenshot(path=tmp_path / "8-profile.png")
 
 
-def test_a_guessed_password_locks_the_login_and_an_administrator_unlocks_it(
-    live_server, tmp_path
-):
+def test_a_guessed_password_locks_the_login_and_an_administrator_unlocks_it(live_server, tmp_path):
     """The administrator (the 管理员 group, not a superuser) is signed in already: a lock stops
     new logins, from the account and from the address, not the sessions that exist."""
     User.objects.create_user("op", password=PASSWORD, is_staff=True)
