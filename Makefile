@@ -1,4 +1,5 @@
-# LeadDesk: `make run` for the demo, `make serve` as deployed, `make test` for the suite.
+# LeadDesk: `make run` for the demo, `make serve` as deployed, `make test` for the suite,
+# `make lint` for style and the direction of imports between apps (pyproject's importlinter).
 export UV_PYTHON_DOWNLOADS := never
 UV ?= uv
 PY := $(UV) run --frozen python
@@ -33,8 +34,10 @@ serve: install
 
 test: install
 	$(UV) run --frozen ruff check .
+	$(UV) run --frozen lint-imports
 	$(UV) run --frozen pytest
 
 lint:
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen lint-imports
