@@ -92,8 +92,12 @@ def user_status_for(user_md5: str) -> tuple[int, int]:
 class SandboxPartner:
     def __init__(self, config: SandboxConfig | None = None):
         self.config = config or SandboxConfig()
-        # Per partner account (its key): phone MD5s accepted through our channel.
+        # Per partner account (its key): phone MD5s accepted through our channel. Only an
+        # accepted push adds a key (a check reads with .get), so the tests can trust it.
         self.registered: dict[str, set[str]] = defaultdict(set)
+        # Every push accepted, in order: (clientId, phone MD5, ID number MD5), what a test can
+        # compare with the leads it meant to push.
+        self.accepted_pushes: list[tuple[str, str, str]] = []
         self.request_times: list[tuple[str, float]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -229,7 +233,7 @@ class SandboxPartner:
 
     def _answer(self, user_md5: str, key: str) -> dict:
         with self.lock:
-            ours = user_md5.lower() in self.registered[key]
+            ours = user_md5.lower() in self.registered.get(key, ())
         status, marketable = (1, 0) if ours else user_status_for(user_md5.lower())
         return {"status": str(status), "userMd5": user_md5, "marketable": marketable}
 
@@ -278,6 +282,9 @@ class SandboxPartner:
             if phone_md5 in self.registered[key]:
                 return _push_failure("用户已存在")
             self.registered[key].add(phone_md5)
+            self.accepted_pushes.append(
+                (client_id, phone_md5, yrxd_collision.id_number_md5(str(user["idNum"])))
+            )
         if fault == Fault.ECHO:
             link = f"{self.base_url}/h5/{phone_md5}"
             return {"status": "1", "msg": f"推送成功：{who}", "data": {"appDownloadUrl": link}}

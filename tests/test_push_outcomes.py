@@ -14,10 +14,11 @@ from partners.calls import PartnerUnavailable
 from partners.models import AuditLogEntry, CallOutcome, Operation, Partner
 from partners.protocols import qunadai_push
 from partners.protocols.base import PartnerRefusal
+from partners.protocols.yrxd_collision import id_number_md5, phone_md5
 from pushes.models import Push, PushState
 from pushes.services import push_leads, reconcile_unknown_pushes, retry_unknown_pushes
 from sandbox.server import PUSH_PATH, Fault
-from tests.conftest import PARTNER_KEY
+from tests.conftest import CLIENT_ID, PARTNER_KEY
 
 
 def checked_marketable_leads(partner, make_leads, count: int) -> list[Lead]:
@@ -30,6 +31,11 @@ def checked_marketable_leads(partner, make_leads, count: int) -> list[Lead]:
 
 def checked_marketable_lead(partner, make_leads) -> Lead:
     return checked_marketable_leads(partner, make_leads, 1)[0]
+
+
+def accepted(*leads: Lead) -> list[tuple[str, str, str]]:
+    """What the sandbox records for these leads' accepted pushes, in order."""
+    return [(CLIENT_ID, phone_md5(lead.phone), id_number_md5(lead.id_number)) for lead in leads]
 
 
 def only(*leads: Lead):
@@ -108,7 +114,9 @@ def test_oversized_answer_is_not_read_and_leaves_push_unknown(partner, sandbox, 
     entry = AuditLogEntry.objects.get(operation=Operation.PUSH)
     assert entry.outcome == CallOutcome.MALFORMED and entry.response_status == 200
     assert "answer larger than 1000000 bytes" in entry.error and entry.response_body == ""
-    assert sandbox.registered  # the partner processed it: only a reconcile can tell
+    # The partner registered this very person: only a reconcile can tell.
+    assert sandbox.accepted_pushes == accepted(lead)
+    assert sandbox.registered == {PARTNER_KEY: {phone_md5(lead.phone)}}
 
 
 def test_partner_rejection_is_recorded_with_its_message(partner, sandbox, make_leads):
@@ -146,6 +154,7 @@ def test_reconcile_settles_an_unknown_push_that_landed(partner, sandbox, make_le
     push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
     push = Push.objects.get(lead=lead)
     assert push.state == PushState.UNKNOWN
+    assert sandbox.accepted_pushes == accepted(lead)
 
     outcome = reconcile_unknown_pushes(pushes=Push.objects.all())
 
@@ -163,6 +172,8 @@ def test_unknown_push_that_never_landed_stays_unknown_until_retried(partner, san
     push = Push.objects.get(lead=lead)
     assert push.state == PushState.UNKNOWN
 
+    assert sandbox.accepted_pushes == [] and sandbox.registered == {}
+
     outcome = reconcile_unknown_pushes(pushes=Push.objects.all())
     push.refresh_from_db()
     assert outcome["still_unknown"] == 1 and push.state == PushState.UNKNOWN
@@ -171,6 +182,7 @@ def test_unknown_push_that_never_landed_stays_unknown_until_retried(partner, san
     push.refresh_from_db()
     assert retried.accepted == 1 and push.state == PushState.ACCEPTED and push.attempts == 2
     assert Push.objects.filter(lead=lead).count() == 1
+    assert sandbox.accepted_pushes == accepted(lead)
 
 
 @pytest.mark.parametrize("refusal", ["wrong key", "stale clientTime"])
