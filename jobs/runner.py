@@ -23,14 +23,12 @@ from django.db.models import Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from collision.services import check_job_chunk
-from jobs.models import ChunkState, Job, JobChunk, JobKind, JobState, LeaseLost, lease_deadline
+from jobs.handlers import handler_for
+from jobs.models import ChunkState, Job, JobChunk, JobState, LeaseLost, lease_deadline
 from partners.models import Partner
-from pushes.services import push_job_chunk, pushes_left_today
 
 logger = logging.getLogger(__name__)
 
-HANDLERS = {JobKind.CHECK: check_job_chunk, JobKind.PUSH: push_job_chunk}
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 POLL_SECONDS = 0.5
 
@@ -127,7 +125,7 @@ class JobRun:
         self.job = job
         self.partner = job.partner
         self.worker_id = worker_id
-        self.handler = HANDLERS[job.kind]
+        self.handler = handler_for(job.kind)
         self.stop = threading.Event()
         self.stop_state: str | None = None  # JobState.CANCELLED or JobState.PAUSED
         self.pause_until: datetime | None = None
@@ -168,7 +166,7 @@ class JobRun:
     def _process(self, chunk: JobChunk) -> None:
         final_attempt = chunk.attempts + 1 >= settings.CHECK_MAX_ATTEMPTS
         try:
-            outcome = self.handler(
+            outcome = self.handler.work(
                 job=self.job,
                 chunk=chunk,
                 worker_id=self.worker_id,
@@ -278,7 +276,8 @@ class JobRun:
         ).update(state=ChunkState.PENDING, lease_owner="", lease_expires_at=None)
 
     def _push_budget(self) -> int | None:
-        return pushes_left_today(self.partner) if self.job.kind == JobKind.PUSH else None
+        left_today = self.handler.requests_left_today
+        return left_today(self.partner) if left_today else None
 
     def conclude(self) -> str:
         close_old_connections()
