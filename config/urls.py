@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from two_factor import views as two_factor
 
-from core.health import healthz
+from config.health import healthz
 
 admin.site.site_header = "LeadDesk"
 admin.site.site_title = "LeadDesk"

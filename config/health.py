@@ -12,6 +12,9 @@ HTTP 503 ("error") when the database does not answer or migrations are pending: 
 cannot serve. A stale or missing worker heartbeat (none within WORKER_HEARTBEAT_STALE_SECONDS)
 is "degraded" with HTTP 200: pages work, background jobs wait; a load balancer keeps the server,
 monitoring alerts on the status.
+
+In ``config``, the project's wiring above every app: it reads the jobs' heartbeats, which core
+(the floor every app stands on) may not.
 """
 
 import logging
