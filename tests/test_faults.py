@@ -55,10 +55,12 @@ PUSH_FAULTS = [
 
 @pytest.fixture
 def faulty_partner(partner, sandbox, settings):
+    # "slow" answers after 150 ms, a timeout after 2 s: a second's margin each side of the read
+    # timeout, which a loaded machine keeps.
     Partner.objects.filter(pk=partner.pk).update(
-        read_timeout=0.3, failure_threshold=1000, max_concurrency=3
+        read_timeout=1.0, failure_threshold=1000, max_concurrency=3
     )
-    sandbox.config.timeout_delay_s = 0.5
+    sandbox.config.timeout_delay_s = 2.0
     partner.refresh_from_db()
     return partner
 

@@ -1,6 +1,7 @@
 """Background jobs against the sandbox over real HTTP: progress, limits, pauses, cancel, no doubles."""
 
 import threading
+import time
 from datetime import time as clock
 from datetime import timedelta
 
@@ -75,7 +76,10 @@ def test_job_never_exceeds_the_partner_requests_per_second(partner, sandbox, bul
 
     assert job.state == JobState.FINISHED and job.processed == 120
     assert sandbox.calls("/api/collision/v1/advert/check/access/batch") == 12
-    assert sandbox.max_rate(window_s=1.0) == 4  # bursts up to the limit, never past it
+    # Never past the limit, in any second the partner saw (the limiter counts a request until a
+    # second after its answer, so late arrivals cannot bunch up); and it uses the rate it has,
+    # with one request of margin for a loaded machine.
+    assert 3 <= sandbox.max_rate(window_s=1.0) <= 4
 
 
 def test_push_job_pushes_each_marketable_lead_once(partner, sandbox, make_leads):
@@ -124,8 +128,9 @@ def test_rate_limit_answer_pauses_the_job_and_it_resumes(partner, sandbox, make_
 
 def test_transport_errors_are_retried_with_backoff_then_recorded(partner, sandbox, make_leads):
     make_leads(10)  # one chunk
-    Partner.objects.filter(pk=partner.pk).update(read_timeout=0.3)
-    sandbox.config.timeout_delay_s = 0.6
+    # A second between the read timeout and the late answers, and for the answer that comes.
+    Partner.objects.filter(pk=partner.pk).update(read_timeout=1.0)
+    sandbox.config.timeout_delay_s = 2.0
     sandbox.inject(Fault.TIMEOUT, times=2)
 
     job = run_job_to_end(create_job(kind=JobKind.CHECK, partner=partner, lead_ids=all_ids()))
@@ -186,17 +191,20 @@ def test_only_failures_in_a_row_pause_a_partner(partner, sandbox, make_leads):
 
 def test_cancel_stops_a_running_job_and_a_queued_one(partner, sandbox, make_leads):
     make_leads(60)
-    sandbox.config.latency_ms = 40
+    sandbox.config.latency_ms = 200  # a second for the cancel to land before the last chunk
     Partner.objects.filter(pk=partner.pk).update(max_concurrency=1)
     with override_settings(TASKS=DUMMY_TASKS):
         running = create_job(kind=JobKind.CHECK, partner=partner, lead_ids=all_ids())
         queued = create_job(kind=JobKind.CHECK, partner=partner, lead_ids=all_ids())
     worker = threading.Thread(target=in_own_connection(run_job), args=(running.pk,))
     worker.start()
+    deadline = time.monotonic() + 30
     while CollisionResult.objects.filter(job=running).count() < 10:
-        pass
+        assert time.monotonic() < deadline, "the running job recorded no chunk in 30 s"
+        time.sleep(0.01)  # leave the worker thread the interpreter
     assert cancel_job(running) and cancel_job(queued)
-    worker.join(timeout=10)
+    worker.join(timeout=30)
+    assert not worker.is_alive()
 
     running.refresh_from_db()
     queued.refresh_from_db()

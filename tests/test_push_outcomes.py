@@ -147,10 +147,10 @@ def test_batch_answer_missing_hashes_are_recorded_as_no_answer(partner, sandbox,
 def test_reconcile_settles_an_unknown_push_that_landed(partner, sandbox, make_leads):
     """The sandbox processed the push, then answered too late: a new check says status 1."""
     lead = checked_marketable_lead(partner, make_leads)
-    Partner.objects.filter(pk=partner.pk).update(read_timeout=0.3)
+    Partner.objects.filter(pk=partner.pk).update(read_timeout=1.0)  # the reconcile's check too
     partner.refresh_from_db()
     sandbox.inject(Fault.TIMEOUT, times=1)
-    sandbox.config.timeout_delay_s = 0.6
+    sandbox.config.timeout_delay_s = 2.0
     push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
     push = Push.objects.get(lead=lead)
     assert push.state == PushState.UNKNOWN
