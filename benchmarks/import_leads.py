@@ -15,9 +15,9 @@ that process) for:
   (a) stock django-import-export: its XLSX format (openpyxl) and a ModelResource, one
       ``import_data`` call, as its admin does on confirm;
   ours: the admin's path: upload → analysis (the preview) → confirm → import, through
-      leads.services and the leads.tasks tasks (immediate backend); the import's sealing helper
-      process (leads.sealing) is reported with its own peak memory;
-  and the export of all imported leads to .xlsx and .csv through leads.exporting.
+      leads.imports.services and its tasks (immediate backend); the import's sealing helper
+      process (leads.imports.sealing) is reported with its own peak memory;
+  and the export of all imported leads to .xlsx and .csv through leads.exports.
 """
 
 import argparse
@@ -196,7 +196,7 @@ def measure_stock(path: str, db: str, limit: int) -> dict:
 
 def measure_ours(path: str, db: str, known: str) -> dict:
     django_setup(db)
-    from leads import sealing, services
+    from leads.imports import sealing, services
     from leads.models import Lead
 
     helper_peaks, stolen = watch_helpers(sealing)
@@ -268,7 +268,7 @@ def seed_existing(leads: list[dict]) -> None:
 
 def measure_export(db: str, file_format: str) -> dict:
     django_setup(db)
-    from leads.exporting import export_records
+    from leads.exports.services import export_records
     from leads.models import ExportKind, Lead
 
     started = time.perf_counter()

@@ -11,7 +11,7 @@ from core.admin import (
     reveal_pii,
 )
 from core.masking import mask_phone
-from leads.admin_import_export import CollisionExportMixin
+from leads.exports.admin import CollisionExportMixin
 
 
 @admin.register(CollisionResult)

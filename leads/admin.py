@@ -20,9 +20,10 @@ from core.masking import mask_address, mask_id_number, mask_middle, mask_name, m
 from jobs.models import JobKind
 from jobs.services import create_job, describe_selection
 from leads import erasure
-from leads.admin_import_export import LeadImportExportMixin
+from leads.exports.admin import ExportRecordAdmin, LeadExportMixin
 from leads.forms import ChoosePartnerForm, LeadForm
-from leads.models import Lead, PersonalDataAccess
+from leads.imports.admin import ImportBatchAdmin, LeadImportMixin
+from leads.models import ExportRecord, ImportBatch, Lead, PersonalDataAccess
 from leads.selectors import lead_timeline
 from partners.calls import PartnerUnavailable
 from pushes.services import push_leads
@@ -62,7 +63,11 @@ class ErasureForm(forms.Form):
 
 @admin.register(Lead)
 class LeadAdmin(
-    LeadImportExportMixin, PersonalDataPagesMixin, BlindIndexSearchMixin, admin.ModelAdmin
+    LeadImportMixin,
+    LeadExportMixin,
+    PersonalDataPagesMixin,
+    BlindIndexSearchMixin,
+    admin.ModelAdmin,
 ):
     form = LeadForm
     list_filter = ["source", "edu_level", "province", "social_insurance_paid", "created_at"]
@@ -282,6 +287,11 @@ class LeadAdmin(
             text += " " + _("合作平台信息：%s") % "；".join(summary.errors[:5])
         problems = summary.rejected or summary.unknown or summary.failed or summary.over_daily_cap
         self.message_user(request, text, messages.WARNING if problems else messages.SUCCESS)
+
+
+# The import pipeline's and the exports' own admins (leads/imports/admin.py, leads/exports/admin.py).
+admin.site.register(ImportBatch, ImportBatchAdmin)
+admin.site.register(ExportRecord, ExportRecordAdmin)
 
 
 @admin.register(PersonalDataAccess)

@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from core.masking import mask_id_number, mask_phone
 from leads.access_log import record_access
+from leads.imports.staging import StagedRows
 from leads.models import (
     RUNNING_STATES,
     AccessKind,
@@ -40,7 +41,6 @@ from leads.models import (
     id_number_index,
     phone_index,
 )
-from leads.preparing import StagedRows
 from leads.validators import (
     normalize_id_number,
     normalize_phone,

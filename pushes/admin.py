@@ -12,7 +12,7 @@ from core.admin import (
     related_lead_columns,
     reveal_pii,
 )
-from leads.admin_import_export import PushExportMixin
+from leads.exports.admin import PushExportMixin
 from partners.calls import PartnerUnavailable
 from partners.models import Partner
 from pushes.models import Push, PushState

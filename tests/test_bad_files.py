@@ -15,7 +15,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils.html import escape
 
-from leads import services
+from leads.imports import services
 from leads.models import ImportBatch, ImportChunk, ImportState, Lead
 from tests.import_files import CHINESE_HEADERS, csv_bytes, lead_rows, xls_bytes, xlsx_bytes
 

@@ -14,7 +14,7 @@ from django.test import RequestFactory, override_settings
 from collision.models import CollisionResult
 from collision.services import check_leads
 from core.crypto import DecryptionError
-from leads import services
+from leads.imports import services
 from leads.models import Lead
 from partners.models import AuditLogEntry, Partner
 from pushes.models import Push

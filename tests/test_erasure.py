@@ -13,7 +13,8 @@ from collision.models import CollisionResult
 from collision.services import check_leads
 from core.crypto import decrypt, decrypt_bytes
 from core.roles import ROLES
-from leads import services
+from leads.imports import services
+from leads.imports.rejected import rejected_rows
 from leads.models import (
     AccessKind,
     ImportBatch,
@@ -183,7 +184,7 @@ def test_the_command_erases_the_person_everywhere_and_keeps_what_was_done(world,
     assert f"已删除手机号 {lead.masked_phone}" in capsys.readouterr().out
 
     # The rejected rows left are someone else's, the person's number blanked in them.
-    rejected = list(services.rejected_rows(world["finished"]))
+    rejected = list(rejected_rows(world["finished"]))
     assert len(rejected) == 1 and rejected[0][1][CONTACT_PHONE] == ""
 
     # Confirming the waiting preview brings nobody back: its other row is imported, the
@@ -223,7 +224,7 @@ def test_a_person_found_only_in_import_staging_is_erased_there(db):
 
     call_command("erase_lead", "--phone", row[0])
 
-    assert list(services.rejected_rows(batch)) == []
+    assert list(rejected_rows(batch)) == []
     record = PersonalDataAccess.objects.get()
     assert record.lead_ids == "" and "导入暂存数据 1 行" in record.note
     assert all(row[0] not in cell for _table, cell in opened_cells())

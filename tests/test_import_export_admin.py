@@ -201,7 +201,7 @@ def test_formula_injection_is_neutralised_where_import_export_would_not():
     assert [r[0] for r in stock[1:]][1:4] == ["+1+1", "-1+1", "@SUM(A1)"]
     assert stock[7][0] == "=1+1"  # "==1+1" comes out as a formula again
 
-    from leads.spreadsheets import neutralise
+    from leads.imports.spreadsheets import neutralise
 
     assert all(neutralise(value).startswith("'") for value in FORMULAS)
 

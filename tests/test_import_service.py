@@ -11,7 +11,8 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
-from leads import services
+from leads.imports import services, upload, writing
+from leads.imports.rejected import rejected_preview, rejected_rows_file
 from leads.models import (
     ChunkKind,
     ImportBatch,
@@ -52,7 +53,7 @@ def import_file(data: bytes, file_name: str = "leads.xlsx", **options) -> Import
 
 def reasons(batch: ImportBatch) -> dict[int, list[tuple[str, str]]]:
     found = {}
-    for cell in services.rejected_preview(batch, reveal=True):
+    for cell in rejected_preview(batch, reveal=True):
         found.setdefault(cell.row, []).append((cell.column, cell.reason))
     return found
 
@@ -123,9 +124,9 @@ def test_preview_masks_personal_data_unless_revealed():
     rows[0][ID] = "452159198001010000"
     batch = analyse(xlsx_bytes(CHINESE_HEADERS, rows))
 
-    [masked] = services.rejected_preview(batch, reveal=False)
+    [masked] = rejected_preview(batch, reveal=False)
     assert masked.value == "452159**********00"
-    [plain] = services.rejected_preview(batch, reveal=True)
+    [plain] = rejected_preview(batch, reveal=True)
     assert plain.value == "452159198001010000"
 
 
@@ -187,7 +188,7 @@ def test_rejected_rows_file_round_trip_fix_and_reupload():
     batch = import_file(xlsx_bytes(headers, [[*row, f"note {i}"] for i, row in enumerate(rows)]))
     assert (batch.leads_created, batch.rows_rejected) == (2, 2)
 
-    rejected = read_xlsx(services.rejected_rows_file(batch))
+    rejected = read_xlsx(rejected_rows_file(batch))
     assert rejected[0] == [*headers, "错误原因"]
     assert [r[-2] for r in rejected[1:]] == [
         "note 1",
@@ -329,8 +330,8 @@ def test_cancel_drops_everything():
 def test_nothing_is_half_imported_when_the_import_fails(monkeypatch):
     rows = lead_rows(25)
     batch = analyse(xlsx_bytes(CHINESE_HEADERS, rows))
-    monkeypatch.setattr(services, "CHUNK_ROWS", 10)  # several chunks, the last one fails
-    original = services.insert_leads
+    monkeypatch.setattr(upload, "CHUNK_ROWS", 10)  # several chunks, the last one fails
+    original = writing.insert_leads
     calls = []
 
     def failing(rows, *, batch, **options):
@@ -339,7 +340,7 @@ def test_nothing_is_half_imported_when_the_import_fails(monkeypatch):
         if len(calls) == 1:
             raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "insert_leads", failing)
+    monkeypatch.setattr(writing, "insert_leads", failing)
     with pytest.raises(RuntimeError):
         services.import_batch_confirm(batch)
     batch.refresh_from_db()
@@ -406,7 +407,7 @@ def _raw_all(sql, *params):
 
 
 def test_cleaning_in_blocks_gives_the_same_outcome_as_one_block(monkeypatch, make_leads):
-    from leads import preparing
+    from leads.imports import staging as preparing
 
     [known] = make_leads(1)
     rows = lead_rows(60)
@@ -420,16 +421,14 @@ def test_cleaning_in_blocks_gives_the_same_outcome_as_one_block(monkeypatch, mak
     counts = ["rows_total", "rows_new", "rows_existing", "rows_duplicate_in_file", "rows_invalid"]
     assert [getattr(blocks, c) for c in counts] == [getattr(whole, c) for c in counts]
     assert [getattr(blocks, c) for c in counts] == [62, 57, 1, 2, 2]
-    assert services.rejected_preview(blocks, reveal=True) == services.rejected_preview(
-        whole, reveal=True
-    )
+    assert rejected_preview(blocks, reveal=True) == rejected_preview(whole, reveal=True)
     assert services.import_batch_confirm(blocks).leads_created == 57
 
 
 def test_personal_data_json_is_exactly_what_the_lead_field_writes():
     from core.crypto import _COMPACT_JSON
+    from leads.imports.sealing import pii_texts
     from leads.models import SEALED_FIELDS
-    from leads.sealing import pii_texts
 
     tricky = ["", "张三", 'a"b', "back\\slash", "tab\tnew\nline\x01", "😀 emoji", "é", "</x>"]
     rows = [[tricky[(i + j) % len(tricky)] for j in range(len(SEALED_FIELDS))] for i in range(40)]
@@ -445,10 +444,10 @@ def test_personal_data_json_is_exactly_what_the_lead_field_writes():
 @pytest.mark.parametrize("helper", [True, False])
 def test_sealing_in_a_helper_process_or_here_gives_the_same_leads(monkeypatch, helper):
     from core.crypto import decrypt
-    from leads import sealing
+    from leads.imports import sealing
 
-    monkeypatch.setattr(services, "HELPER_ROWS", 1 if helper else 10**9)
-    monkeypatch.setattr(services, "SEAL_PART", 7)  # several jobs in flight, inserted in order
+    monkeypatch.setattr(writing, "HELPER_ROWS", 1 if helper else 10**9)
+    monkeypatch.setattr(writing, "SEAL_PART", 7)  # several jobs in flight, inserted in order
     started = []
     original = sealing.Helper.__init__
     monkeypatch.setattr(
@@ -459,7 +458,7 @@ def test_sealing_in_a_helper_process_or_here_gives_the_same_leads(monkeypatch, h
     batch = import_file(xlsx_bytes(CHINESE_HEADERS, rows))
 
     assert batch.state == ImportState.DONE and batch.leads_created == 30
-    assert bool(started) == (helper and services._use_helper(1))
+    assert bool(started) == (helper and writing._use_helper(1))
     leads = list(Lead.objects.order_by("pk"))
     assert [lead.phone for lead in leads] == [row[PHONE] for row in rows]  # file order
     assert [lead.name for lead in leads] == [row[NAME] for row in rows]
@@ -470,8 +469,8 @@ def test_sealing_in_a_helper_process_or_here_gives_the_same_leads(monkeypatch, h
 
 def test_a_helper_that_fails_fails_the_import_and_writes_nothing(monkeypatch):
     batch = analyse(xlsx_bytes(CHINESE_HEADERS, lead_rows(12)))
-    monkeypatch.setattr(services, "_use_helper", lambda rows: True)
-    monkeypatch.setattr(services, "encryption_key", lambda: "not a Fernet key")  # helper exits
+    monkeypatch.setattr(writing, "_use_helper", lambda rows: True)
+    monkeypatch.setattr(writing, "encryption_key", lambda: "not a Fernet key")  # helper exits
     with pytest.raises(Exception, match="sealing helper stopped"):
         services.import_batch_confirm(batch)
     batch.refresh_from_db()
@@ -481,8 +480,8 @@ def test_a_helper_that_fails_fails_the_import_and_writes_nothing(monkeypatch):
 
 def test_the_helper_computes_the_same_blind_indexes():
     from core.crypto import blind_index_key
+    from leads.imports.sealing import indexer
     from leads.models import ID_NUMBER_INDEX, PHONE_INDEX, id_number_index
-    from leads.sealing import indexer
 
     phone = indexer(blind_index_key(), PHONE_INDEX)
     id_number = indexer(blind_index_key(), ID_NUMBER_INDEX)
@@ -491,7 +490,7 @@ def test_the_helper_computes_the_same_blind_indexes():
 
 
 def test_a_bad_value_of_a_repeating_column_is_rejected_in_every_block(monkeypatch):
-    from leads import preparing
+    from leads.imports import staging as preparing
 
     monkeypatch.setattr(preparing, "BLOCK_ROWS", 3)
     rows = lead_rows(12)
@@ -505,7 +504,8 @@ def test_a_bad_value_of_a_repeating_column_is_rejected_in_every_block(monkeypatc
 
 
 def test_a_repeating_column_of_mostly_new_values_stops_remembering_and_still_checks(monkeypatch):
-    from leads import importing, preparing
+    from leads.imports import staging as importing
+    from leads.imports import staging as preparing
 
     monkeypatch.setattr(preparing, "BLOCK_ROWS", 4)
     monkeypatch.setattr(importing, "MEMO_WARM_UP", 0)
@@ -520,8 +520,8 @@ def test_a_repeating_column_of_mostly_new_values_stops_remembering_and_still_che
 
 def test_the_helper_answers_in_order_and_what_it_is_behind_on_is_done_here():
     from core.crypto import blind_index_key, decrypt, encryption_key
+    from leads.imports.sealing import Helper
     from leads.models import ID_NUMBER_INDEX, PHONE_INDEX
-    from leads.sealing import Helper
 
     helper = Helper(
         fernet_key=encryption_key(),
@@ -545,7 +545,7 @@ def test_a_garbled_answer_ends_the_helper_and_fails_at_once(monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
     from core.crypto import blind_index_key, encryption_key
-    from leads import sealing
+    from leads.imports import sealing
     from leads.models import ID_NUMBER_INDEX, PHONE_INDEX
 
     monkeypatch.setattr(sealing, "MAX_FRAME", 10)  # every real answer now reads as garbled

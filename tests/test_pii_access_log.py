@@ -13,7 +13,7 @@ from django.urls import reverse
 from collision.models import CollisionResult
 from collision.services import check_leads
 from core.roles import ROLES
-from leads import services
+from leads.imports import services
 from leads.models import AccessKind, ExportRecord, Lead, PersonalDataAccess
 from pushes.models import Push
 from pushes.services import push_leads

@@ -6,8 +6,8 @@ import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
-from leads.importing import header_key
-from leads.spreadsheets import (
+from leads.imports.columns import header_key
+from leads.imports.spreadsheets import (
     SheetSpec,
     UnreadableFile,
     cell_text,

@@ -4,7 +4,7 @@ first of ``FIELD_ENCRYPTION_KEYS``, of a compact JSON object), and their blind i
 need nothing but the values and two keys, so a big import hands them to a helper process on the
 other core (``Helper``) while it inserts the leads sealed before.
 
-The helper is ``python -m leads.sealing``: a fresh interpreter that imports this module only (no
+The helper is ``python -m leads.imports.sealing``: a fresh interpreter that imports this module only (no
 Django, no settings, no database connection, nothing of the importing process), reads the two
 keys and then jobs from its stdin and writes answers to its stdout. Jobs are JSON, answers ASCII
 lines; no pickle crosses the pipe. It lives for one import: it exits when its stdin closes, so
@@ -26,7 +26,7 @@ from queue import Empty, SimpleQueue
 
 from cryptography.fernet import Fernet
 
-PROJECT = Path(__file__).resolve().parent.parent  # where ``-m leads.sealing`` is found
+PROJECT = Path(__file__).resolve().parents[2]  # where ``-m leads.imports.sealing`` is found
 TIMEOUT = 300  # seconds without an answer: a job takes milliseconds, the helper is stuck
 MAX_FRAME = 1 << 30  # bytes: a job or answer is a few MB; a larger length is a garbled frame
 

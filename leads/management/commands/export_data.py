@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from collision.models import CollisionResult
-from leads.exporting import export_records
+from leads.exports.services import export_records
 from leads.models import ExportKind, Lead
 from pushes.models import Push
 

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from leads import services
+from leads.imports import rejected, services
 from leads.models import ImportState, OnDuplicate
 
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
             raise CommandError(f"batch #{batch.pk}: {batch.error}")
         self._preview(batch)
         if rejected_out and batch.rows_rejected:
-            rejected_out.write_bytes(services.rejected_rows_file(batch, actor=actor, channel="cli"))
+            rejected_out.write_bytes(rejected.rejected_rows_file(batch, actor=actor, channel="cli"))
             self.stdout.write(f"rejected rows written to {rejected_out}")
         if dry_run:
             services.import_batch_cancel(batch)
@@ -81,5 +81,5 @@ class Command(BaseCommand):
         )
         if batch.unknown_columns:
             self.stdout.write("unknown columns (not imported): " + ", ".join(batch.unknown_columns))
-        for cell in services.rejected_preview(batch, reveal=False, limit=50):
+        for cell in rejected.rejected_preview(batch, reveal=False, limit=50):
             self.stdout.write(f"  row {cell.row} · {cell.column} · {cell.value} · {cell.reason}")

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from leads.services import import_batches_purge
+from leads.imports.services import import_batches_purge
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs.models import JobKind
-from leads.selection import (
+from leads.management.lead_selection import (
     add_selection_arguments,
     is_big,
     run_as_job,
