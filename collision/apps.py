@@ -7,9 +7,13 @@ class CollisionConfig(AppConfig):
     verbose_name = _("撞库")
 
     def ready(self):
-        # jobs sits below this app: it runs our chunks through the handler registered here.
+        # jobs and leads sit below this app: jobs runs our chunks, and a lead's timeline shows our
+        # events, through what we register here.
+        from collision.selectors import lead_check_events
         from collision.services import check_job_chunk
         from jobs.handlers import register
         from jobs.models import JobKind
+        from leads.selectors import register_timeline_source
 
+        register_timeline_source("collision", lead_check_events)
         register(JobKind.CHECK, check_job_chunk)

@@ -1,12 +1,12 @@
-"""Reads about leads that span apps."""
+"""Reads about leads that span apps.
 
+A lead's timeline is what the apps above leads did with it (checks, pushes, later a
+distribution): each contributes its events through a source registered from its
+``AppConfig.ready()``, so leads reads them without importing those apps."""
+
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-
-from django.utils.translation import gettext as _
-
-from collision.models import CheckOutcome, CollisionResult
-from pushes.models import Push
 
 
 @dataclass(frozen=True)
@@ -19,42 +19,19 @@ class TimelineEvent:
     good: bool
 
 
+# source(lead, *, reveal) -> that app's events about the lead; in registration order
+TimelineSource = Callable[..., Iterable[TimelineEvent]]
+_timeline_sources: dict[str, TimelineSource] = {}
+
+
+def register_timeline_source(name: str, source: TimelineSource) -> None:
+    _timeline_sources[name] = source
+
+
 def lead_timeline(lead, *, reveal: bool = False) -> list[TimelineEvent]:
     """Every check and push of a lead, newest first, with what the partner answered (masked
     unless ``reveal``: a partner may echo the person's name or numbers)."""
-    events = []
-    for result in CollisionResult.objects.filter(lead=lead).select_related("partner"):
-        if result.outcome == CheckOutcome.ANSWERED:
-            outcome = result.get_user_status_display()
-            detail = _("可营销") if result.is_marketable else _("不可营销")
-        else:
-            outcome, detail = result.get_outcome_display(), result.message
-        events.append(
-            TimelineEvent(
-                result.checked_at,
-                _("撞库"),
-                str(result.partner),
-                outcome,
-                detail,
-                result.is_marketable,
-            )
-        )
-    for push in Push.objects.filter(lead=lead).select_related("partner"):
-        push.lead = lead
-        answer = (
-            (push.message, push.app_download_url)
-            if reveal
-            else (push.masked_message(), push.masked_app_download_url())
-        )
-        detail = " ".join(part for part in answer if part)
-        events.append(
-            TimelineEvent(
-                push.last_attempt_at or push.created_at,
-                _("推送"),
-                str(push.partner),
-                push.get_state_display(),
-                detail,
-                push.state == "accepted",
-            )
-        )
+    events = [
+        event for source in _timeline_sources.values() for event in source(lead, reveal=reveal)
+    ]
     return sorted(events, key=lambda event: event.at, reverse=True)

@@ -7,9 +7,13 @@ class PushesConfig(AppConfig):
     verbose_name = _("推送")
 
     def ready(self):
-        # jobs sits below this app: it runs our chunks through the handler registered here.
+        # jobs and leads sit below this app: jobs runs our chunks, and a lead's timeline shows our
+        # events, through what we register here.
         from jobs.handlers import register
         from jobs.models import JobKind
+        from leads.selectors import register_timeline_source
+        from pushes.selectors import lead_push_events
         from pushes.services import push_job_chunk, pushes_left_today
 
+        register_timeline_source("pushes", lead_push_events)
         register(JobKind.PUSH, push_job_chunk, requests_left_today=pushes_left_today)
