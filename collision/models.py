@@ -7,7 +7,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.bulk import insert_rows
-from partners.protocols.yrxd_collision import CollisionAnswer, UserStatus
 
 
 class CheckOutcome(models.TextChoices):
@@ -18,10 +17,13 @@ class CheckOutcome(models.TextChoices):
 
 
 class UserStatusChoice(models.IntegerChoices):
-    NEW = UserStatus.NEW, _("0 未注册")
-    OURS = UserStatus.OURS, _("1 本渠道已注册")
-    OTHER_CHANNEL = UserStatus.OTHER_CHANNEL, _("2 其他渠道已注册")
-    ANOMALY = UserStatus.ANOMALY, _("3 异常")
+    """Where a partner says the person stands. The numbers are the collision protocol's (its
+    ``UserStatus``; a test holds them equal): a protocol with other numbers maps them to these."""
+
+    NEW = 0, _("0 未注册")
+    OURS = 1, _("1 本渠道已注册")
+    OTHER_CHANNEL = 2, _("2 其他渠道已注册")
+    ANOMALY = 3, _("3 异常")
 
 
 class ResultRow(NamedTuple):
@@ -35,7 +37,8 @@ class ResultRow(NamedTuple):
     message: str = ""
 
     @classmethod
-    def answered(cls, lead_id: int, answer: CollisionAnswer) -> "ResultRow":
+    def answered(cls, lead_id: int, answer) -> "ResultRow":
+        """``answer``: a protocol's parsed answer (``status``, ``marketable``, ``is_marketable``)."""
         return cls(
             lead_id, CheckOutcome.ANSWERED, int(answer.status), answer.marketable,
             answer.is_marketable,
@@ -132,14 +135,14 @@ class CollisionResult(models.Model):
                     Q(
                         is_marketable=True,
                         outcome=CheckOutcome.ANSWERED,
-                        user_status=UserStatus.NEW,
+                        user_status=UserStatusChoice.NEW,
                         marketable=True,
                     )
                     | (
                         Q(is_marketable=False)
                         & ~Q(
                             outcome=CheckOutcome.ANSWERED,
-                            user_status=UserStatus.NEW,
+                            user_status=UserStatusChoice.NEW,
                             marketable=True,
                         )
                     )

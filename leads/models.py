@@ -10,7 +10,6 @@ from core.append_only import AppendOnlyRecord
 from core.crypto import EncryptedJSONField, blind_index
 from core.masking import mask_id_number, mask_name, mask_phone
 from leads.validators import validate_id_number, validate_mobile, validate_zhima_score
-from partners.protocols.qunadai_push import PushProfile
 
 
 class EduLevel(models.TextChoices):
@@ -228,37 +227,6 @@ class Lead(models.Model):
     @property
     def masked_name(self) -> str:
         return mask_name(self.name)
-
-    def missing_push_fields(self) -> list[str]:
-        """Fields the push spec requires that this lead lacks (it cannot be pushed without them):
-        the enumerations and integers, which have no empty value. Free text goes out as "" when
-        the list had none."""
-        required = {
-            "eduLevel": self.edu_level,
-            "emergencyRelation": self.emergency_relation,
-            "socialInsurancePayed": self.social_insurance_paid,
-            "zhimaScore": self.zhima_score,
-        }
-        return [name for name, value in required.items() if value in (None, "")]
-
-    def push_profile(self) -> PushProfile:
-        return PushProfile(
-            phone=self.phone,
-            idNum=self.id_number,
-            name=self.name,
-            wechat=self.wechat,
-            qq=self.qq,
-            eduLevel=self.edu_level,
-            province=self.province,
-            city=self.city,
-            district=self.district,
-            address=self.address,
-            socialInsurancePayed=int(bool(self.social_insurance_paid)),
-            emergencyContactName=self.emergency_contact_name,
-            emergencyRelation=self.emergency_relation,
-            emergencyContactPhone=self.emergency_contact_phone,
-            zhimaScore=int(self.zhima_score or 0),
-        )
 
 
 class OnDuplicate(models.TextChoices):

@@ -101,13 +101,14 @@ def push_leads(*, partner: Partner, leads: QuerySet[Lead], actor=None) -> PushSu
         )
     settle_orphaned_pushes(partner=partner, leads=leads)
     budget = pushes_left_today(partner)
+    protocol = push_protocol(partner.push_protocol)
     summary = PushSummary(selected=leads.count())
     candidates = list(pushable_leads(partner=partner, leads=leads))
     live = Push.objects.filter(partner=partner, lead__in=leads, state__in=LIVE_STATES)
     summary.already_pushed = live.values("lead").distinct().count()
     summary.not_marketable = summary.selected - len(candidates) - summary.already_pushed
     for lead in candidates:
-        if lead.missing_push_fields():
+        if protocol.missing_fields(lead):
             summary.incomplete += 1
             continue
         if budget is not None and summary.sent - summary.failed >= budget:  # failed never arrived
@@ -184,7 +185,7 @@ def send_push(push: Push, *, actor=None) -> CallResult | None:
     before the request leaves."""
     partner = push.partner
     protocol = push_protocol(partner.push_protocol)
-    profile = push.lead.push_profile()
+    profile = protocol.profile_of(push.lead)
 
     def request():  # built in the partner's slot: clientTime is when the request leaves
         return protocol.build_request(
@@ -242,6 +243,7 @@ def push_job_chunk(
     ``final_attempt`` is part of the chunk-handler interface; pushes bound their retries per push
     (``PUSH_MAX_ATTEMPTS``), never per chunk, because only a push that never left is retried."""
     partner = job.partner
+    protocol = push_protocol(partner.push_protocol)
     leads = Lead.objects.filter(pk__in=chunk.lead_ids)
     settle_orphaned_pushes(partner=partner, leads=leads)
     ours = list(Push.objects.filter(job=job, lead__in=leads).select_related("lead"))
@@ -257,7 +259,7 @@ def push_job_chunk(
         ):
             return stop
     for lead in fresh:
-        if lead.missing_push_fields():
+        if protocol.missing_fields(lead):
             continue
         push = open_push(partner=partner, lead=lead, actor=job.created_by, job=job)
         if push is not None and (

@@ -61,7 +61,7 @@ def test_a_check_outside_the_spec_is_refused_with_the_reason(sandbox, path, para
     ],
 )
 def test_a_push_is_held_to_the_specs_enumerations_and_integers(sandbox, field, value, accepted):
-    profile = Lead(**fake_lead_fields(random.Random(7))).push_profile()
+    profile = qunadai_push.profile_of(Lead(**fake_lead_fields(random.Random(7))))
     if field:
         profile = dataclasses.replace(profile, **{field: value})
     request = qunadai_push.build_request(

@@ -58,6 +58,41 @@ class PushProfile:
     zhimaScore: int
 
 
+def missing_fields(lead) -> list[str]:
+    """Fields the push spec requires that this lead lacks (it cannot be pushed without them):
+    the enumerations and integers, which have no empty value. Free text goes out as "" when
+    the list had none. ``lead``: anything with the lead's field names (no model is imported)."""
+    required = {
+        "eduLevel": lead.edu_level,
+        "emergencyRelation": lead.emergency_relation,
+        "socialInsurancePayed": lead.social_insurance_paid,
+        "zhimaScore": lead.zhima_score,
+    }
+    return [name for name, value in required.items() if value in (None, "")]
+
+
+def profile_of(lead) -> PushProfile:
+    """The lead as this spec's user object: the mapping from our field names to the wire's is
+    the protocol's, so a partner with another format is another module, not a change to Lead."""
+    return PushProfile(
+        phone=lead.phone,
+        idNum=lead.id_number,
+        name=lead.name,
+        wechat=lead.wechat,
+        qq=lead.qq,
+        eduLevel=lead.edu_level,
+        province=lead.province,
+        city=lead.city,
+        district=lead.district,
+        address=lead.address,
+        socialInsurancePayed=int(bool(lead.social_insurance_paid)),
+        emergencyContactName=lead.emergency_contact_name,
+        emergencyRelation=lead.emergency_relation,
+        emergencyContactPhone=lead.emergency_contact_phone,
+        zhimaScore=int(lead.zhima_score or 0),
+    )
+
+
 INTEGER_FIELDS = ("socialInsurancePayed", "zhimaScore")
 _MASKERS = {
     "phone": mask_phone,
