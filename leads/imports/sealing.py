@@ -81,7 +81,15 @@ class Helper:
     It is given the Fernet key tokens are made with, the blind-index key, and the purposes of
     the phone and ID number indexes."""
 
-    def __init__(self, *, fernet_key: str, index_key: bytes, purposes: tuple[str, str]):
+    def __init__(
+        self,
+        *,
+        fernet_key: str,
+        index_key: bytes,
+        purposes: tuple[str, str],
+        max_frame: int = MAX_FRAME,
+    ):
+        self.max_frame = max_frame  # the longest answer believed (smaller in a test)
         self.process = subprocess.Popen(  # noqa: S603 - this interpreter, this module
             [sys.executable, "-m", __name__],
             stdin=subprocess.PIPE,
@@ -138,7 +146,7 @@ class Helper:
 
     def _read_all(self) -> None:
         try:
-            while (data := _read(self.process.stdout)) is not None:
+            while (data := _read(self.process.stdout, self.max_frame)) is not None:
                 self.answers.put(data)
         except (OSError, ValueError):  # closed by abort(), or a garbled frame
             # Nobody can understand the helper any more: end it, so that whoever waits for it
@@ -193,13 +201,13 @@ def _write(stream, data: bytes) -> None:
         frame = frame[os.write(stream.fileno(), frame) :]
 
 
-def _read(stream) -> bytes | None:
+def _read(stream, max_frame: int = MAX_FRAME) -> bytes | None:
     """One frame, or None at the end of the stream."""
     head = stream.read(8)
     if len(head) < 8:
         return None
     size = int.from_bytes(head, "big")
-    if size > MAX_FRAME:
+    if size > max_frame:
         raise ValueError(f"garbled frame: {size} bytes announced")
     data = stream.read(size)
     return data if len(data) == size else None

@@ -1,5 +1,7 @@
 """Reading and writing spreadsheet files: xlsx/xls through python-calamine, CSV through the csv
-module, and a small streaming xlsx writer.
+module, and a small streaming xlsx writer. (Over 400 lines because both halves keep one rule
+of cells, identifiers as text, and the rejected-rows file goes out through one and back in
+through the other.)
 
 Reading refuses, with one clear message, anything it should not open: wrong type, password
 protection, zip bombs, XML with a DOCTYPE (so no entity is ever expanded), files over the size

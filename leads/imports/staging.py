@@ -21,12 +21,11 @@ from django.utils.translation import gettext as _
 from core.crypto import blind_indexer
 from leads.imports.cleaning import Problem
 from leads.imports.columns import COLUMNS_BY_FIELD, ColumnPlan, Layout
+from leads.imports.sizes import size
 from leads.imports.spreadsheets import cell_text
 from leads.models import ID_NUMBER_INDEX, PHONE_INDEX
 
-BLOCK_ROWS = 2000
 MEMO_LIMIT = 50_000  # distinct values remembered per repeating column and analysis
-MEMO_WARM_UP = 5000  # distinct values seen before a column may give up its memo
 _MISSING = object()
 
 
@@ -124,7 +123,7 @@ def _remember(raw: list, plan: ColumnPlan) -> list:
             if outcome.__class__ is _Failed:
                 plan.failed.add(value)
         outcomes[value] = outcome
-    if new > len(raw) // 2 and len(memo) > MEMO_WARM_UP:
+    if new > len(raw) // 2 and len(memo) > size("MEMO_WARM_UP"):
         plan.memo = None  # mostly new values still (names, say): cleaning each cell is cheaper
     return list(map(outcomes.__getitem__, raw))
 
@@ -257,8 +256,8 @@ def _delete(columns: list[list], positions: list[int]) -> None:
 
 
 def blocks(rows: Iterable[tuple[int, list]]) -> Iterator[list[tuple[int, list]]]:
-    rows = iter(rows)
-    while block := list(islice(rows, BLOCK_ROWS)):
+    rows, block_rows = iter(rows), size("BLOCK_ROWS")
+    while block := list(islice(rows, block_rows)):
         yield block
 
 

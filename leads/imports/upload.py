@@ -17,13 +17,13 @@ from leads.imports.batches import claim, fail, report_progress
 from leads.imports.columns import COLUMNS_BY_FIELD, Layout, find_layout
 from leads.imports.matching import classify, conflict_reason, existing_leads
 from leads.imports.rejected import cells_from_values
+from leads.imports.sizes import size
 from leads.imports.spreadsheets import UnreadableFile, cell_text, open_sheet
 from leads.imports.staging import StagedRows, blocks, prepare
 from leads.models import ChunkKind, ImportBatch, ImportChunk, ImportState, OnDuplicate
 
 logger = logging.getLogger(__name__)
 
-CHUNK_ROWS = 10_000
 UPLOAD_PIECE = 1 << 20
 
 
@@ -115,6 +115,7 @@ class Analysis:
         self.chunk_numbers = Counter()
         self.targets: dict[int, int] = {}  # existing lead → the row that updates it
         self.reported_at = time.monotonic()
+        self.chunk_rows = size("CHUNK_ROWS")
 
     def run(self, prepared) -> None:
         """``prepared``: ``(block, (rows, StagedRows, rejected))`` from ``staging.prepare``, in
@@ -139,7 +140,7 @@ class Analysis:
                 staged.drop([position for position, _problems in repeated])
             staged.index()
             self.pending.extend(staged)
-            if len(self.pending) >= CHUNK_ROWS:
+            if len(self.pending) >= self.chunk_rows:
                 self._flush()
                 self._report(block[-1][0] - self.layout.header_row)
         self._flush()
@@ -156,7 +157,7 @@ class Analysis:
         for field_name, _reason in problems:
             self.problem_columns[str(COLUMNS_BY_FIELD[field_name].label)] += 1
         self.rejected.append([number, cells, [list(p) for p in problems]])
-        if len(self.rejected) >= CHUNK_ROWS:
+        if len(self.rejected) >= self.chunk_rows:
             self._flush_rejected()
 
     def _flush(self) -> None:

@@ -11,12 +11,14 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import crypto
 from core.bulk import insert_rows
-from core.crypto import blind_index_key, encrypt, encryption_key
+from core.crypto import blind_index_key, encrypt
 from leads.imports import sealing
 from leads.imports.batches import claim, fail
 from leads.imports.matching import classify, conflict_reason, existing_leads
 from leads.imports.rejected import cells_from_values
+from leads.imports.sizes import size
 from leads.imports.staging import StagedRows, blind_indexes
 from leads.models import (
     ID_NUMBER_INDEX,
@@ -31,8 +33,6 @@ from leads.models import (
 
 logger = logging.getLogger(__name__)
 
-SEAL_PART = 2000  # rows per sealing job: the helper starts on a chunk's first rows at once
-HELPER_ROWS = 20_000  # importing this many new leads, a helper process seals them (other core)
 SEALED = frozenset(SEALED_FIELDS)
 
 
@@ -64,8 +64,9 @@ def commit(batch_id: int) -> ImportBatch | None:
 
 
 def _write_batch(batch: ImportBatch, *, recheck: bool) -> None:
-    helper = _use_helper(batch.rows_new)
-    with transaction.atomic(), _index_cache(), Sealer(helper=helper) as sealer:
+    helper = use_helper(batch.rows_new)
+    # The page cache outside the transaction: restoring it must not run in a broken one.
+    with _index_cache(), transaction.atomic(), Sealer(helper=helper) as sealer:
         writer = Writer(batch, recheck=recheck, sealer=sealer)
         chunks = batch.chunks.filter(kind=ChunkKind.VALID).order_by("number")
         for chunk in chunks.iterator(chunk_size=1):
@@ -91,9 +92,10 @@ def _index_cache():
             cursor.execute(f"PRAGMA cache_size = {int(previous)}")
 
 
-def _use_helper(rows: int) -> bool:
+def use_helper(rows: int) -> bool:
+    """A helper process seals for a big import, when there is another core to run it on."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return rows >= HELPER_ROWS and (cores or 1) > 1
+    return rows >= size("HELPER_ROWS") and (cores or 1) > 1
 
 
 class Sealer:
@@ -110,12 +112,14 @@ class Sealer:
         if helper:
             try:
                 self.helper = sealing.Helper(
-                    fernet_key=encryption_key(),
+                    fernet_key=crypto.encryption_key(),
                     index_key=blind_index_key(),
                     purposes=(PHONE_INDEX, ID_NUMBER_INDEX),
                 )
             except OSError:
                 logger.warning("import helper process could not start: working in this one")
+            else:
+                logger.info("import sealing helper process %s started", self.helper.process.pid)
 
     def __enter__(self):
         return self
@@ -201,8 +205,9 @@ class Writer:
     def _create(self, rows: StagedRows) -> None:
         """Queue new leads for sealing, then insert the ones queued before them."""
         earlier = len(self.queued)
-        for start in range(0, len(rows), SEAL_PART):
-            part = rows.part(start, start + SEAL_PART)
+        step = size("SEAL_ROWS")
+        for start in range(0, len(rows), step):
+            part = rows.part(start, start + step)
             sealed = self.sealer.seal(part, indexes=part.phone_index is None)
             self.queued.append((part, sealed))
         for _earlier in range(earlier):
