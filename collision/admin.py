@@ -2,15 +2,14 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from collision.models import CollisionResult
-from core.admin import (
+from core.admin import ReadOnlyAdmin, reveal_pii
+from core.masking import mask_phone
+from leads.admin_pii import (
     BlindIndexSearchMixin,
     PersonalDataPagesMixin,
-    ReadOnlyAdmin,
     pii_column,
     related_lead_columns,
-    reveal_pii,
 )
-from core.masking import mask_phone
 from leads.exports.admin import CollisionExportMixin
 
 

@@ -1,6 +1,6 @@
 """The personal-data access log (个人信息查看记录, PIPL): every sight of a lead's personal data in
 full, and every erasure of it, is one append-only ``PersonalDataAccess`` row saying who, when,
-which leads and why it was allowed. Pages record through ``core.admin.PersonalDataPagesMixin``,
+which leads and why it was allowed. Pages record through ``leads.admin_pii.PersonalDataPagesMixin``,
 unmasked exports through ``leads.exports``, rejected-rows downloads in the import batch
 admin, erasures through ``leads.erasure``: all of them through ``record_access``."""
 

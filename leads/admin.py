@@ -9,17 +9,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from collision.services import check_leads
-from core.admin import (
-    BlindIndexSearchMixin,
-    PersonalDataPagesMixin,
-    ReadOnlyAdmin,
-    pii_column,
-    reveal_pii,
-)
+from core.admin import ReadOnlyAdmin, reveal_pii
 from core.masking import mask_address, mask_id_number, mask_middle, mask_name, mask_phone
 from jobs.models import JobKind
 from jobs.services import create_job, describe_selection
 from leads import erasure
+from leads.admin_pii import BlindIndexSearchMixin, PersonalDataPagesMixin, pii_column
 from leads.exports.admin import ExportRecordAdmin, LeadExportMixin
 from leads.forms import ChoosePartnerForm, LeadForm
 from leads.imports.admin import ImportBatchAdmin, LeadImportMixin

@@ -5,13 +5,8 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as gettext_now
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import (
-    BlindIndexSearchMixin,
-    PersonalDataPagesMixin,
-    ReadOnlyAdmin,
-    related_lead_columns,
-    reveal_pii,
-)
+from core.admin import ReadOnlyAdmin, reveal_pii
+from leads.admin_pii import BlindIndexSearchMixin, PersonalDataPagesMixin, related_lead_columns
 from leads.exports.admin import PushExportMixin
 from partners.calls import PartnerUnavailable
 from partners.models import Partner

@@ -13,7 +13,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from import_export.admin import ExportMixin
 
-from core.admin import ReadOnlyAdmin, masked_query
+from core.admin import ReadOnlyAdmin
+from leads.admin_pii import masked_query
 from leads.exports.services import can_export_pii, export_records
 from leads.models import (
     ExportKind,
