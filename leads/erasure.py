@@ -17,9 +17,12 @@ stay as they were. A batch being uploaded, analysed or imported holds data in fl
 file, rows being written) that cannot be edited safely, so erasure waits for it: it is refused
 naming the batch, to be retried once the batch is done (or cancelled).
 
-A cross-app use case (it touches pushes), like ``leads.selectors``: only the admin and the
-``erase_lead`` command import it."""
+A cross-app use case: what apps above leads keep about a lead (pushes: the partner's answers)
+they erase in a function registered with ``register_answer_eraser`` from their
+``AppConfig.ready()``, so leads imports none of them. Only the admin and the ``erase_lead``
+command import this module."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -47,11 +50,19 @@ from leads.validators import (
     validate_id_number,
     validate_mobile,
 )
-from pushes.models import Push
 
 ERASE_PERMISSION = "leads.erase_lead"
 ERASE_LIMIT = 20  # per request: a "select all" must not erase a whole list by mistake
 IDENTITY_FIELDS = ("phone", "id_number")  # the columns that say whose row it is
+
+
+# eraser(lead) -> how many of its records held a partner's answer, now blanked
+_answer_erasers: list[Callable[[Lead], int]] = []
+
+
+def register_answer_eraser(eraser: Callable[[Lead], int]) -> None:
+    if eraser not in _answer_erasers:
+        _answer_erasers.append(eraser)
 
 
 class ErasureRefused(Exception):
@@ -179,8 +190,7 @@ def _erase_lead(lead: Lead, now) -> int:
     lead.save(
         update_fields=["pii", "city", "district", "erased_at", "phone_index", "id_number_index"]
     )
-    answered = Push.objects.filter(lead=lead).exclude(message="", app_download_url="")
-    return answered.update(message="", app_download_url="")
+    return sum(eraser(lead) for eraser in _answer_erasers)
 
 
 def _lock_staging() -> list[ImportBatch]:

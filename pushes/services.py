@@ -342,3 +342,11 @@ def _backoff(attempt: int) -> float:
 
 def _user(actor):
     return actor if getattr(actor, "is_authenticated", False) else None
+
+
+def erase_push_answers(lead: Lead) -> int:
+    """Erasure (``leads.erasure``): blank what partners answered to the lead's pushes (their
+    message and H5 link may hold the person); the pushes and their states stay. Returns how many
+    held an answer."""
+    answered = Push.objects.filter(lead=lead).exclude(message="", app_download_url="")
+    return answered.update(message="", app_download_url="")
