@@ -3,13 +3,14 @@ Nothing is lost, nothing is doubled, and accepted pushes are never sent again.""
 
 import os
 import signal
+from dataclasses import dataclass
 
 import pytest
 from django.test import override_settings
 
 from collision.models import CheckOutcome, CollisionResult
 from collision.services import check_leads
-from jobs.models import ChunkState, Job, JobKind, JobState
+from jobs.models import ChunkState, Job, JobChunk, JobKind, JobState
 from jobs.runner import threads_for
 from jobs.services import create_job
 from leads.models import Lead
@@ -24,7 +25,15 @@ pytestmark = [
 ]
 
 
-def kill_mid_job_then_finish(job: Job, *, after_done_chunks: int) -> Job:
+@dataclass
+class AtTheKill:
+    """The job as the killed worker left it."""
+
+    done: dict[int, tuple]  # chunk pk: (finished_at, attempts) of the chunks done by then
+    unfinished: list[JobChunk]  # the chunks left to redo, their leads as they were
+
+
+def kill_mid_job_then_finish(job: Job, *, after_done_chunks: int) -> tuple[Job, AtTheKill]:
     first = start_worker()
     try:
         wait_for(
@@ -38,8 +47,14 @@ def kill_mid_job_then_finish(job: Job, *, after_done_chunks: int) -> Job:
         first.kill()
     job.refresh_from_db()
     assert job.state == JobState.RUNNING and not job.is_final  # killed, not finished
-    unfinished = job.chunks.exclude(state=ChunkState.DONE).count()
-    assert unfinished > 0
+    at_kill = AtTheKill(
+        done={
+            chunk.pk: (chunk.finished_at, chunk.attempts)
+            for chunk in job.chunks.filter(state=ChunkState.DONE)
+        },
+        unfinished=list(job.chunks.exclude(state=ChunkState.DONE)),
+    )
+    assert at_kill.unfinished
 
     second = start_worker()
     try:
@@ -52,7 +67,12 @@ def kill_mid_job_then_finish(job: Job, *, after_done_chunks: int) -> Job:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=10)
     job.refresh_from_db()
-    return job
+    # Only unfinished chunks are redone: the done ones keep when and how they were done.
+    assert {
+        chunk.pk: (chunk.finished_at, chunk.attempts)
+        for chunk in job.chunks.filter(pk__in=at_kill.done)
+    } == at_kill.done
+    return job, at_kill
 
 
 def test_check_job_survives_a_killed_worker(partner, sandbox, make_leads):
@@ -64,7 +84,7 @@ def test_check_job_survives_a_killed_worker(partner, sandbox, make_leads):
             kind=JobKind.CHECK, partner=partner, lead_ids=Lead.objects.values_list("pk", flat=True)
         )
 
-    job = kill_mid_job_then_finish(job, after_done_chunks=3)
+    job, at_kill = kill_mid_job_then_finish(job, after_done_chunks=3)
 
     assert job.state == JobState.FINISHED and job.processed == job.total == 120
     results = CollisionResult.objects.filter(job=job)
@@ -73,8 +93,13 @@ def test_check_job_survives_a_killed_worker(partner, sandbox, make_leads):
     assert job.errors == results.exclude(outcome=CheckOutcome.ANSWERED).count() == 0
     calls = sandbox.calls("/api/collision/v1/advert/check/access/batch")
     audits = AuditLogEntry.objects.filter(operation=Operation.COLLISION_BATCH).count()
-    # A call in flight when the worker died reached the partner but never got its audit row.
-    assert calls - 2 <= audits <= calls and calls >= 12
+    # A call in flight when the worker died (at most max_concurrency, 2) reached the partner but
+    # never got its audit row, and its chunk is redone. One batch call per chunk: the done ones
+    # once, the unfinished ones once more, and those in flight at the kill once before.
+    in_flight = 2
+    assert calls - in_flight <= audits <= calls
+    assert 12 <= calls <= len(at_kill.done) + len(at_kill.unfinished) + in_flight
+    assert len(at_kill.done) + len(at_kill.unfinished) == 12
 
 
 def test_push_job_survives_a_killed_worker_without_sending_twice(partner, sandbox, make_leads):
@@ -90,7 +115,7 @@ def test_push_job_survives_a_killed_worker_without_sending_twice(partner, sandbo
             kind=JobKind.PUSH, partner=partner, lead_ids=Lead.objects.values_list("pk", flat=True)
         )
 
-    job = kill_mid_job_then_finish(job, after_done_chunks=4)
+    job, at_kill = kill_mid_job_then_finish(job, after_done_chunks=4)
 
     assert job.state == JobState.FINISHED and job.processed == job.total == 150
     pushes = Push.objects.filter(job=job)
@@ -106,5 +131,14 @@ def test_push_job_survives_a_killed_worker_without_sending_twice(partner, sandbo
     landed = sum(len(phones) for phones in sandbox.registered.values())
     assert accepted <= landed <= accepted + unknown
     assert sandbox.calls(PUSH_PATH) == landed
+    # One call at most per marketable lead: the done chunks' leads before the kill, the
+    # unfinished chunks' after it (or before, in flight: then unknown, never sent again).
+    assert sandbox.calls(PUSH_PATH) <= len(marketable)
+    assert len(at_kill.done) + len(at_kill.unfinished) == 30  # chunks of 5
+    redone = {pk for chunk in at_kill.unfinished for pk in chunk.lead_ids}
+    assert not pushes.exclude(lead_id__in=redone).exclude(attempts=1).exists()
+    # A push in flight at the kill (at most max_concurrency, 2) has no audit row.
+    audits = AuditLogEntry.objects.filter(operation=Operation.PUSH).count()
+    assert sandbox.calls(PUSH_PATH) - 2 <= audits <= sandbox.calls(PUSH_PATH)
     assert job.accepted == accepted and job.unknown == unknown
     assert job.accepted + job.rejected + job.unknown + job.failed + job.skipped == 150
