@@ -135,6 +135,8 @@ def test_exports_are_masked_unless_the_explicit_permission_even_for_a_superuser(
     _, superuser = staff(superuser=True)
     masked = read_xlsx(superuser.post(EXPORT, {"file_format": "xlsx", "unmasked": "on"}).content)
     assert masked[1][:3] == [mask_phone(lead.phone), mask_id_number(lead.id_number), "张*"]
+    cells = [str(value) for row in masked for value in row if value is not None]
+    assert not any(lead.phone in cell or lead.id_number in cell for cell in cells)
     assert ExportRecord.objects.get().unmasked is False  # the request to unmask was ignored
 
     user, allowed = staff("leads.view_lead", "leads.export_lead", "leads.export_lead_pii")
@@ -225,10 +227,14 @@ def test_collision_results_and_pushes_export_with_their_own_permissions(partner,
     )
     assert results[0][:4] == ["撞库时间", "线索ID", "姓名", "手机号"]
     assert results[1][3] == mask_phone(lead.phone) and results[1][-1] == "'-1 超时"
+    cells = [str(value) for row in results for value in row if value is not None]
+    assert not any(lead.phone in cell or lead.id_number in cell for cell in cells)
     pushes = read_xlsx(
         client.post(reverse("admin:pushes_push_export"), {"file_format": "xlsx"}).content
     )
     assert pushes[1][5] == "被拒绝" and pushes[1][6] == "'@拒绝"
+    cells = [str(value) for row in pushes for value in row if value is not None]
+    assert not any(lead.phone in cell or lead.id_number in cell for cell in cells)
     assert list(ExportRecord.objects.values_list("kind", flat=True).order_by("id")) == [
         ExportKind.COLLISION_RESULTS,
         ExportKind.PUSHES,
