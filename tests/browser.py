@@ -46,6 +46,18 @@ def browser_page():
             connections.close_all()
 
 
+def operator_user(username: str = "operator", password: str = "correct-horse-battery"):
+    """A member of the 运营 operator group (core.roles), no superuser and no permission of its
+    own: the browser tests see what an operator sees and may do only what an operator may."""
+    from django.contrib.auth.models import Group, User
+
+    from core.roles import ROLES
+
+    user = User.objects.create_user(username, password=password, is_staff=True)
+    user.groups.add(Group.objects.get(name=next(iter(ROLES))))
+    return user
+
+
 def log_in(page, base_url: str, username: str, password: str) -> None:
     """The password, then the authenticator's code if the user has one. A user who must have one
     (core.two_factor) and has none is given one first, as if set up earlier: the test starts in

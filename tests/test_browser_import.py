@@ -2,12 +2,12 @@
 row's reason, confirm, download the rejected rows; and the batch page follows a background run."""
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.db import connection
 from django.utils import timezone
 
 from leads.models import ImportBatch, ImportState, Lead
-from tests.browser import browser_page, log_in, requires_chromium
+from tests.browser import browser_page, log_in, operator_user, requires_chromium
 from tests.import_files import CHINESE_HEADERS, lead_rows, read_xlsx, xlsx_bytes
 
 pytestmark = [pytest.mark.browser, requires_chromium, pytest.mark.django_db(transaction=True)]
@@ -16,14 +16,7 @@ PASSWORD = "correct-horse-battery"
 
 
 def operator() -> User:
-    user = User.objects.create_user("operator", password=PASSWORD, is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="leads",
-            codename__in=["view_lead", "import_lead", "view_importbatch"],
-        )
-    )
-    return user
+    return operator_user("operator", PASSWORD)
 
 
 def update(batch: ImportBatch, **fields) -> None:

@@ -6,7 +6,7 @@ from django.test import override_settings
 
 from jobs.models import Job, JobState
 from partners.models import Partner
-from tests.browser import browser_page, log_in, requires_chromium
+from tests.browser import browser_page, log_in, operator_user, requires_chromium
 from tests.workers import DB_TASKS, start_worker
 
 pytestmark = [pytest.mark.browser, requires_chromium, pytest.mark.django_db(transaction=True)]
@@ -32,12 +32,12 @@ def progress(page) -> int:
 
 @override_settings(TASKS=DB_TASKS)
 def test_check_job_progress_moves_and_a_second_job_is_cancelled(
-    live_server, partner, sandbox, bulk_leads, django_user_model
+    live_server, partner, sandbox, bulk_leads
 ):
     bulk_leads(LEADS)
     sandbox.config.latency_ms = 40
     Partner.objects.filter(pk=partner.pk).update(max_concurrency=1)
-    django_user_model.objects.create_superuser("operator", password="correct-horse-battery")
+    operator_user("operator", "correct-horse-battery")  # cancels a job it started itself
     worker = start_worker()
     try:
         with browser_page() as page:
