@@ -14,7 +14,8 @@ install:
 	@python3 scripts/bootstrap_env.py
 
 # Migrate, load demo data, start the sandbox partner and a worker in the background and the
-# admin in front; Ctrl-C stops all three.
+# admin in front; Ctrl-C stops all three. The demo's settings add the sandbox app to production's.
+run: export DJANGO_SETTINGS_MODULE := config.dev_settings
 run: install
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py seed_demo --sandbox-port $(SANDBOX_PORT) --admin-port $(PORT)
@@ -28,6 +29,7 @@ run: install
 # .env.production.example with fresh keys on first use, then make stops for you to review it).
 # To try it over plain HTTP on loopback, without the TLS proxy in front:
 #   ALLOWED_HOSTS=127.0.0.1 SECURE_SSL_REDIRECT=false TRUSTED_PROXY_COUNT=0 make serve
+serve: export DJANGO_SETTINGS_MODULE := config.settings
 serve: install
 	@python3 scripts/bootstrap_env.py --production
 	DJANGO_ENV_FILE=.env.production PYTHON="$(PY)" scripts/serve

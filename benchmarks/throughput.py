@@ -67,7 +67,7 @@ def free_port() -> int:
 
 
 def start_sandbox(port: int, key: str, latency_ms: int) -> subprocess.Popen:
-    env = {**os.environ}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.dev_settings"}  # the sandbox app's
     command = [
         sys.executable, "manage.py", "run_sandbox", "--port", str(port), "--latency-ms", str(latency_ms),
         "--credential", f"bench={key}", "--credential", f"BENCH_CLIENT={key}",

@@ -53,8 +53,7 @@ INSTALLED_APPS = [
     "collision",
     "pushes",
     "jobs",
-    "sandbox",
-]
+]  # the sandbox partner is the demo's and the tests' only: config/dev_settings.py
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -5,7 +5,7 @@ import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 
-from config.settings import *  # noqa: E402,F403
+from config.dev_settings import *  # noqa: E402,F403  (the sandbox partner included)
 from config.settings import DATABASES  # noqa: E402
 
 FIELD_ENCRYPTION_KEYS = ["iVB7W0U9nGxNfz4P0bJZ7m2K5xW8qY3cR1tE6uA9sDk="]
