@@ -30,6 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import LeadDeskError
 from core.masking import mask_id_number, mask_phone
 from leads.access_log import record_access
 from leads.imports.staging import StagedRows
@@ -65,7 +66,7 @@ def register_answer_eraser(eraser: Callable[[Lead], int]) -> None:
         _answer_erasers.append(eraser)
 
 
-class ErasureRefused(Exception):
+class ErasureRefused(LeadDeskError):
     """Erasure cannot go ahead (bad identifier, too many leads, an import in flight); nothing
     was changed. The message is for the user."""
 

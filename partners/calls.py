@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import PartnerUnavailable  # raised here; importers keep partners.calls' name
 from core.masking import mask_document, mask_text
 from partners import transport
 from partners.models import AuditLogEntry, CallOutcome, Partner
@@ -66,10 +67,6 @@ class CallResult:
     @property
     def may_have_reached_partner(self) -> bool:
         return self.exchange is None or self.exchange.may_have_reached_partner
-
-
-class PartnerUnavailable(Exception):
-    """The partner may not be called now (inactive, or paused after repeated failures)."""
 
 
 def ensure_available(partner: Partner) -> None:

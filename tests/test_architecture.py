@@ -1,18 +1,26 @@
 """The seams between apps that replace imports against the direction of the layers
 (pyproject's importlinter contracts): what the lower app calls is what the higher one
 registered, and the numbers a model keeps are the protocol's. And the settings split: the
-sandbox partner is not in the production configuration."""
+sandbox partner is not in the production configuration. And the domain exceptions: what a
+view shows the operator is a business rule's message (core.errors), never a bug's."""
 
 import subprocess
 import sys
 
 import pytest
+from django.contrib.messages import get_messages
+from django.urls import reverse
 
 from collision.models import UserStatusChoice
+from core.errors import StateConflict
 from jobs.handlers import handler_for
 from jobs.models import JobKind
+from leads.imports import services as import_services
+from leads.models import ImportBatch, ImportState
 from partners.protocols.yrxd_collision import UserStatus
+from tests.import_files import CHINESE_HEADERS, lead_rows, xlsx_bytes
 from tests.servers import server_env
+from tests.test_import_export_admin import staff, upload
 from tests.workers import ROOT
 
 
@@ -58,3 +66,48 @@ def manage_commands(settings_module: str) -> list[str]:
 def test_only_the_demo_settings_offer_the_sandbox_command():
     assert "run_sandbox" not in manage_commands("config.settings")
     assert "run_sandbox" in manage_commands("config.dev_settings")
+
+
+# -- domain exceptions: the operator sees business rule violations, never a bug's message ----
+
+
+def confirm(client, batch):
+    response = client.post(reverse("admin:leads_importbatch_confirm", args=[batch.pk]))
+    shown = [str(message) for message in get_messages(response.wsgi_request)]
+    return response, shown
+
+
+@pytest.mark.django_db
+def test_a_business_rule_violation_is_the_operators_message():
+    _, client = staff("leads.view_lead", "leads.import_lead")
+    upload(client, xlsx_bytes(CHINESE_HEADERS, lead_rows(2)))
+    batch = ImportBatch.objects.get()
+    confirm(client, batch)
+    batch.refresh_from_db()
+    assert batch.state == ImportState.DONE
+    with pytest.raises(StateConflict, match="不能确认"):  # a LeadDeskError, not a ValueError
+        import_services.import_batch_confirm(batch)
+    assert not issubclass(StateConflict, ValueError)
+
+    response, shown = confirm(client, batch)  # confirmed twice: the second one is refused
+    assert response.status_code == 302
+    assert any("这个批次当前不能确认导入" in message for message in shown), shown
+
+
+@pytest.mark.django_db
+def test_a_plain_bug_is_not_shown_to_the_operator_as_a_message(monkeypatch):
+    _, client = staff("leads.view_lead", "leads.import_lead")
+    upload(client, xlsx_bytes(CHINESE_HEADERS, lead_rows(2)))
+    batch = ImportBatch.objects.get()
+
+    def bug(batch, *, actor=None):
+        raise ValueError("invalid literal for int() with base 10: '13712345678'")
+
+    monkeypatch.setattr(import_services, "import_batch_confirm", bug)
+    with pytest.raises(ValueError, match="invalid literal"):  # the error page and the log
+        confirm(client, batch)
+    client.raise_request_exception = False
+    response, shown = confirm(client, batch)
+    assert response.status_code == 500
+    assert not any("invalid literal" in message for message in shown)
+    assert "13712345678" not in response.content.decode()

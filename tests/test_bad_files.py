@@ -15,6 +15,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils.html import escape
 
+from core.errors import StateConflict
 from leads.imports import services
 from leads.models import ImportBatch, ImportChunk, ImportState, Lead
 from tests.import_files import CHINESE_HEADERS, csv_bytes, lead_rows, xls_bytes, xlsx_bytes
@@ -121,7 +122,7 @@ def test_a_bad_file_fails_its_batch_with_one_message(bad):
     assert batch.state == ImportState.FAILED and bad.message in batch.error, batch.error
     assert "\n" not in batch.error  # one message, not a traceback
     assert_nothing_imported()
-    with pytest.raises(ValueError, match="不能确认"):
+    with pytest.raises(StateConflict, match="不能确认"):
         services.import_batch_confirm(batch)
 
 

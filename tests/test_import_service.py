@@ -13,6 +13,7 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
+from core.errors import StateConflict
 from leads.imports import services
 from leads.imports.rejected import rejected_preview, rejected_rows_file
 from leads.models import (
@@ -325,7 +326,7 @@ def test_cancel_drops_everything():
     batch = analyse(xlsx_bytes(CHINESE_HEADERS, lead_rows(2)))
     assert services.import_batch_cancel(batch)
     assert batch.state == ImportState.CANCELLED and not batch.chunks.exists()
-    with pytest.raises(ValueError, match="不能确认"):
+    with pytest.raises(StateConflict, match="不能确认"):
         services.import_batch_confirm(batch)
 
 

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import NotAllowed
 from leads.access_log import record_access
 from leads.exports.resources import FILE_STEMS, RESOURCES
 from leads.imports.spreadsheets import SheetSpec, write_csv, write_xlsx
@@ -63,7 +64,7 @@ def export_records(
     if file_format not in FORMATS:
         raise ValueError(_("不支持的导出格式：%(format)s") % {"format": file_format})
     if unmasked and not can_export_pii(actor):
-        raise PermissionError(_("没有导出完整个人信息的权限"))
+        raise NotAllowed(_("没有导出完整个人信息的权限"))
     resource_class, related = RESOURCES[kind]
     resource = resource_class(reveal=unmasked)
     if related:

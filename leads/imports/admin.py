@@ -31,6 +31,7 @@ from django.views.decorators.http import require_POST
 from import_export.admin import ImportExportMixinBase
 
 from core.admin import PII_PERMISSION, ReadOnlyAdmin, can_view_pii
+from core.errors import LeadDeskError
 from leads.access_log import record_access, record_rejected_rows
 from leads.exports.services import FORMATS
 from leads.imports import rejected, services
@@ -312,7 +313,7 @@ class ImportBatchAdmin(ReadOnlyAdmin):
         batch = self._batch_for_import(request, pk)
         try:
             batch = services.import_batch_confirm(batch, actor=request.user)
-        except ValueError as exc:
+        except LeadDeskError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(batch_url(batch))
         if batch.state == ImportState.DONE:

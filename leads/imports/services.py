@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import StateConflict
 from leads.imports import upload, writing
 from leads.imports.batches import claim, is_stale
 from leads.imports.tasks import analyse_import_batch, commit_import_batch
@@ -59,7 +60,7 @@ def import_batch_confirm(batch: ImportBatch, *, actor=None) -> ImportBatch:
     """The operator's go-ahead: import now if small, else hand it to the background worker."""
     claimed = claim(batch.pk, ImportState.PREVIEW, ImportState.QUEUED, confirmed_by=actor)
     if claimed is None:
-        raise ValueError(
+        raise StateConflict(
             _("这个批次当前不能确认导入（状态：%(state)s）。")
             % {"state": batch.get_state_display()}
         )

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from collision.models import CollisionResult
+from core.errors import LeadDeskError
 from leads.exports.services import export_records
 from leads.models import ExportKind, Lead
 from pushes.models import Push
@@ -52,7 +53,7 @@ class Command(BaseCommand):
                 kind=kind, queryset=queryset, file_format=file_format, actor=actor,
                 unmasked=unmasked, criteria=criteria, channel="cli",
             )  # fmt: skip
-        except PermissionError as exc:
+        except LeadDeskError as exc:
             raise CommandError(
                 f"{exc} (--unmasked needs --user with leads.export_lead_pii)"
             ) from None
