@@ -98,6 +98,10 @@ class SandboxPartner:
         # Every push accepted, in order: (clientId, phone MD5, ID number MD5), what a test can
         # compare with the leads it meant to push.
         self.accepted_pushes: list[tuple[str, str, str]] = []
+        # How each well-formed push was spelled (JSON type names of data and the integer
+        # fields), and how many hashes each valid batch check carried: no personal data.
+        self.push_shapes: list[dict[str, str]] = []
+        self.batch_sizes: list[int] = []
         self.request_times: list[tuple[str, float]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -211,6 +215,8 @@ class SandboxPartner:
                 return _collision_failure("userMd5List 中有不是小写 MD5 的值")
             if payload.get("userMd5Type") != yrxd_collision.PHONE_MD5:
                 return _collision_failure("userMd5Type 必须为 0（目前仅支持手机号 MD5）")
+            with self.lock:
+                self.batch_sizes.append(len(hashes))
             if fault == Fault.DROP_HASHES:
                 hashes = [h for index, h in enumerate(hashes) if index % 3 != 2]
             # In its own order, not the request's: a client must map answers back by hash.
@@ -268,6 +274,17 @@ class SandboxPartner:
             ]
         except (ValueError, KeyError, TypeError):
             return _push_failure("请求体格式错误")
+        with self.lock:
+            self.push_shapes.append(
+                {
+                    name: type(value).__name__
+                    for name, value in (
+                        ("data", data),
+                        ("socialInsurancePayed", user.get("socialInsurancePayed")),
+                        ("zhimaScore", user.get("zhimaScore")),
+                    )
+                }
+            )
         if missing:
             return _push_failure(f"缺少字段：{','.join(missing)}")
         if invalid := _invalid_push_fields(user):
