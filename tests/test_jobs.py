@@ -297,15 +297,17 @@ def test_two_jobs_on_one_partner_run_one_after_the_other(partner, sandbox, make_
 def test_a_push_that_waited_for_a_slot_signs_the_time_it_leaves(
     partner, sandbox, make_leads, settings
 ):
-    """One slot, two threads: the second push waits a whole answer (1 s) for the slot. Its
-    clientTime is taken when it leaves, so a partner allowing 1.5 s of clock skew takes both."""
+    """One slot, two threads: the second push waits a whole answer (2 s) for the slot. Its
+    clientTime is taken when it leaves, so a partner allowing 3 s of clock skew takes both: a
+    time taken on arrival at the slot would be 4 s old when checked (a second's margin each way).
+    """
     make_leads(20)
     check_leads(partner=partner, leads=Lead.objects.all())
     two = CollisionResult.objects.filter(is_marketable=True).values_list("lead_id", flat=True)[:2]
     Partner.objects.filter(pk=partner.pk).update(max_concurrency=1, read_timeout=5)
     settings.JOB_PUSH_CHUNK_SIZE = 1  # a chunk each, so both threads push at once
-    sandbox.config.latency_ms = 1000
-    sandbox.config.max_clock_skew_s = 1.5
+    sandbox.config.latency_ms = 2000
+    sandbox.config.max_clock_skew_s = 3
 
     job = run_job_to_end(create_job(kind=JobKind.PUSH, partner=partner, lead_ids=list(two)))
 
