@@ -1,9 +1,12 @@
-"""The lead import pipeline, in the order a file goes through it: ``upload`` (receive and
-analyse: the preview) → ``spreadsheets`` (read xlsx/xls/csv) → ``columns`` and ``cleaning``
-(which column is which field; each cell normalised and validated) → ``staging`` (valid rows,
-column by column, in encrypted chunks) → ``writing`` (one transaction; ``sealing`` is its helper
-process) → ``rejected`` (the rows to fix). ``services`` holds the use cases, ``tasks`` the
-background steps, ``admin`` the views.
+"""The lead import pipeline, in the order a file goes through it:
 
-Imports nothing: ``python -m leads.imports.sealing`` must start without Django.
+``upload`` (receive the file, analyse it: the preview) reads it with ``spreadsheets``, finds
+which column is which field (``columns``), cleans each cell (``cleaning``) a block at a time
+into ``staging``'s column-wise rows, and compares them with the leads already there
+(``matching``); ``writing`` imports them in one transaction, with ``sealing``'s helper process
+sealing personal data on the other core; ``rejected`` gives back the rows to fix. ``batches``
+moves a batch between states, ``sizes`` holds the tunable sizes, ``services`` the use cases the
+admin and the CLI call, ``tasks`` the background steps and ``admin`` the views.
+
+Imports nothing: ``python -m leads.imports.sealing`` starts without Django.
 """
