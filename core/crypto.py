@@ -35,7 +35,7 @@ def _fernet() -> MultiFernet:
 
 def blind_index_key() -> bytes:
     """The key of the blind indexes, checked (also handed to the import's helper process,
-    leads.sealing, which computes ``blind_index`` with it: the same digests, tested)."""
+    leads.imports.sealing, which computes ``blind_index`` with it: the same digests, tested)."""
     key = settings.BLIND_INDEX_KEY
     if not key:
         raise ImproperlyConfigured("BLIND_INDEX_KEY is empty: leads cannot be indexed.")
@@ -66,7 +66,7 @@ def decrypt(token: str) -> str:
 def encryption_key() -> str:
     """The key new tokens are made with (the first of FIELD_ENCRYPTION_KEYS), checked like every
     other use of it: for a helper process that encrypts on this process's behalf with a
-    ``Fernet`` of its own (leads.sealing), making the tokens ``encrypt`` makes."""
+    ``Fernet`` of its own (leads.imports.sealing), making the tokens ``encrypt`` makes."""
     _fernet()  # ImproperlyConfigured when missing or malformed
     return settings.FIELD_ENCRYPTION_KEYS[0]
 
