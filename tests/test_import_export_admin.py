@@ -269,7 +269,9 @@ def test_export_data_command_masks_unless_a_permitted_user(tmp_path):
     lead = _lead_with()
     output = tmp_path / "leads.csv"
     call_command("export_data", "leads", "-o", str(output), stdout=io.StringIO())
-    assert mask_phone(lead.phone) in output.read_text("utf-8-sig")
+    masked = output.read_text("utf-8-sig")
+    assert mask_phone(lead.phone) in masked and mask_id_number(lead.id_number) in masked
+    assert lead.phone not in masked and lead.id_number not in masked
     with pytest.raises(CommandError, match="export_lead_pii"):
         call_command("export_data", "leads", "-o", str(output), "--unmasked", stdout=io.StringIO())
     user, _ = staff("leads.export_lead_pii")
@@ -284,6 +286,7 @@ def test_export_data_command_masks_unless_a_permitted_user(tmp_path):
         stdout=io.StringIO(),
     )
     assert lead.phone in output.read_text("utf-8-sig")
+    assert lead.id_number in output.read_text("utf-8-sig")
     assert ExportRecord.objects.filter(unmasked=True, channel="cli", actor=user).count() == 1
 
 
