@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from collision.models import CollisionResult
 from core.admin import ReadOnlyAdmin, reveal_pii
@@ -20,7 +21,7 @@ class CollisionResultAdmin(
     lead_path = "lead__"
     list_filter = ["partner", "outcome", "user_status", "is_marketable", "checked_at"]
     search_fields = ["lead__source"]
-    search_help_text = _("输入完整手机号或身份证号查找")
+    search_help_text = gettext_lazy("输入完整手机号或身份证号查找")
     date_hierarchy = "checked_at"
     list_select_related = ["lead", "partner"]
 

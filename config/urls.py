@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy
 from django.views.generic import RedirectView
 from two_factor import views as two_factor
 
@@ -8,7 +8,7 @@ from config.health import healthz
 
 admin.site.site_header = "LeadDesk"
 admin.site.site_title = "LeadDesk"
-admin.site.index_title = _("线索分发后台")
+admin.site.index_title = gettext_lazy("线索分发后台")
 
 # two_factor's views under /admin/, its login in place of the admin's (password, then the code).
 _page = {"site_header": admin.site.site_header, "site_title": admin.site.site_title}

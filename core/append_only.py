@@ -5,7 +5,7 @@ deleting an account rewrites nothing and leaves the record readable."""
 
 from django.conf import settings
 from django.db import models
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -25,10 +25,10 @@ class AppendOnlyRecord(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        verbose_name=_("操作人"),
+        verbose_name=gettext_lazy("操作人"),
     )
     actor_username = models.CharField(
-        _("操作人用户名"), max_length=150, blank=True, default="", editable=False
+        gettext_lazy("操作人用户名"), max_length=150, blank=True, default="", editable=False
     )
 
     objects = AppendOnlyQuerySet.as_manager()

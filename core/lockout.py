@@ -9,15 +9,15 @@ from axes.apps import AppConfig
 from django.conf import settings
 from django.contrib import admin, messages
 from django.shortcuts import render
-from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 
 class AxesConfig(AppConfig):
     """django-axes under a Chinese name. Listed after django.contrib.admin and the otp apps, so
     their admin modules are loaded when this sets up the admin's sign-in pages."""
 
-    verbose_name = _("登录保护")
+    verbose_name = gettext_lazy("登录保护")
 
     def ready(self):
         super().ready()
@@ -50,7 +50,7 @@ def locked_out(request, original_response=None, credentials=None):
     return render(request, "two_factor/core/locked_out.html", context, status=429)
 
 
-@admin.action(description=_("解除登录锁定"), permissions=["change"])
+@admin.action(description=gettext_lazy("解除登录锁定"), permissions=["change"])
 def unlock_sign_in(modeladmin, request, queryset):
     """For the users list: forget the selected users' failed logins, which lifts a lock on their
     account. A lock on an address stays: it is lifted in 登录保护 › 登录失败记录."""

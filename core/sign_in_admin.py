@@ -8,8 +8,8 @@ from axes import admin as axes_admin
 from axes.models import AccessAttempt, AccessLog
 from django.conf import settings
 from django.contrib import admin, messages
-from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -26,14 +26,14 @@ class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
         actions.pop("delete_selected", None)  # "unlock" deletes, without axes' English titles
         return actions
 
-    @admin.display(description=_("状态"))
+    @admin.display(description=gettext_lazy("状态"))
     def status(self, obj):
         remaining = settings.AXES_FAILURE_LIMIT - obj.failures_since_start
         if remaining > 0:
             return _("还可尝试 %(count)d 次") % {"count": remaining}
         return _("已锁定")
 
-    @admin.action(description=_("解除锁定（删除所选记录）"), permissions=["delete"])
+    @admin.action(description=gettext_lazy("解除锁定（删除所选记录）"), permissions=["delete"])
     def unlock(self, request, queryset):
         count = queryset.count()
         queryset.delete()

@@ -11,8 +11,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django_otp import devices_for_user
 from two_factor.utils import default_device
 
@@ -61,7 +61,7 @@ class TwoFactorMiddleware:
         return None
 
 
-@admin.action(description=_("重置两步验证"), permissions=["change"])
+@admin.action(description=gettext_lazy("重置两步验证"), permissions=["change"])
 def reset_two_factor(modeladmin, request, queryset):
     """For the users list: delete the selected users' second factors (authenticator and recovery
     codes), for a lost phone. Whoever must have one sets up a new one at their next request.

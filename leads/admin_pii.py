@@ -9,7 +9,7 @@ from typing import NamedTuple
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import ValidationError
 from django.http import QueryDict
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
 
 from core.admin import PII_PERMISSION, reveal_pii
 from core.masking import mask_id_number, mask_name, mask_phone

@@ -5,7 +5,7 @@ import unicodedata
 from datetime import date
 
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
 from stdnum.cn import ric
 
 # ASCII digits only (``\d`` takes any script's), matched whole (``$`` lets a newline through).

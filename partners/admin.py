@@ -6,7 +6,8 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
 from django.utils.html import format_html
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 
 from core.admin import ReadOnlyAdmin
@@ -33,10 +34,13 @@ class PartnerAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     fieldsets = [
         (None, {"fields": ["name", "slug", "is_active", "environment"]}),
-        (_("地址"), {"fields": ["test_base_url", "production_base_url", "push_url"]}),
-        (_("凭证"), {"fields": ["utm_source", "client_id", "secret_key", "secret_key_state"]}),
+        (gettext_lazy("地址"), {"fields": ["test_base_url", "production_base_url", "push_url"]}),
         (
-            _("协议"),
+            gettext_lazy("凭证"),
+            {"fields": ["utm_source", "client_id", "secret_key", "secret_key_state"]},
+        ),
+        (
+            gettext_lazy("协议"),
             {
                 "fields": [
                     "collision_protocol",
@@ -46,9 +50,9 @@ class PartnerAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        (_("超时"), {"fields": ["connect_timeout", "read_timeout"]}),
+        (gettext_lazy("超时"), {"fields": ["connect_timeout", "read_timeout"]}),
         (
-            _("吞吐限制"),
+            gettext_lazy("吞吐限制"),
             {
                 "fields": [
                     "max_concurrency",
@@ -59,7 +63,7 @@ class PartnerAdmin(admin.ModelAdmin):
             },
         ),
         (
-            _("健康与暂停"),
+            gettext_lazy("健康与暂停"),
             {
                 "fields": [
                     "is_paused",
@@ -83,7 +87,7 @@ class PartnerAdmin(admin.ModelAdmin):
             for title, options in fieldsets
         ]
 
-    @admin.display(description=_("签名密钥"))
+    @admin.display(description=gettext_lazy("签名密钥"))
     def secret_key_state(self, partner):
         if not partner.has_secret_key:
             return _("未设置")
@@ -93,7 +97,7 @@ class PartnerAdmin(admin.ModelAdmin):
             }
         return _("已设置")
 
-    @admin.display(description=_("状态"))
+    @admin.display(description=gettext_lazy("状态"))
     def health(self, partner):
         if partner.is_paused:
             return format_html(
@@ -109,7 +113,7 @@ class PartnerAdmin(admin.ModelAdmin):
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         return super().changeform_view(request, object_id, form_url, extra_context)
 
-    @admin.display(description=_("当前环境"), ordering="environment")
+    @admin.display(description=gettext_lazy("当前环境"), ordering="environment")
     def environment_badge(self, partner):
         if partner.is_production:
             return format_html(
@@ -118,7 +122,7 @@ class PartnerAdmin(admin.ModelAdmin):
             )
         return partner.get_environment_display()
 
-    @admin.display(description=_("当前地址"))
+    @admin.display(description=gettext_lazy("当前地址"))
     def base_url(self, partner):
         return partner.base_url
 
@@ -164,7 +168,7 @@ class AuditLogEntryAdmin(ReadOnlyAdmin):
         "chain_hash",
     ]
 
-    @admin.display(description=_("操作人"), ordering="actor_username")
+    @admin.display(description=gettext_lazy("操作人"), ordering="actor_username")
     def actor_name(self, entry):
         """The name kept with the row, marked when its account has been deleted since."""
         if entry.actor_id is None:
@@ -176,15 +180,15 @@ class AuditLogEntryAdmin(ReadOnlyAdmin):
         name = entry.actor_username or (entry.actor_id if gone else entry.actor.get_username())
         return _("%(name)s（账号已删除）") % {"name": name} if gone else name
 
-    @admin.display(description=_("请求头（打码）"))
+    @admin.display(description=gettext_lazy("请求头（打码）"))
     def pretty_request_headers(self, entry):
         return _pre(json.dumps(entry.request_headers, ensure_ascii=False, indent=2))
 
-    @admin.display(description=_("请求体（打码）"))
+    @admin.display(description=gettext_lazy("请求体（打码）"))
     def pretty_request_body(self, entry):
         return _pre(_pretty_json(entry.request_body))
 
-    @admin.display(description=_("应答体（打码）"))
+    @admin.display(description=gettext_lazy("应答体（打码）"))
     def pretty_response_body(self, entry):
         return _pre(_pretty_json(entry.response_body))
 

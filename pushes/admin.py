@@ -2,8 +2,8 @@ from collections import Counter
 
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
-from django.utils.translation import gettext as gettext_now
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.admin import ReadOnlyAdmin, reveal_pii
 from leads.admin_pii import BlindIndexSearchMixin, PersonalDataPagesMixin, related_lead_columns
@@ -19,7 +19,7 @@ class PushAdmin(PushExportMixin, PersonalDataPagesMixin, BlindIndexSearchMixin, 
     lead_path = "lead__"
     list_filter = ["partner", "state", "created_at"]
     search_fields = ["lead__source"]  # the partner's message is sealed: not searchable
-    search_help_text = _("输入完整手机号或身份证号查找，或输入来源名称")
+    search_help_text = gettext_lazy("输入完整手机号或身份证号查找，或输入来源名称")
     date_hierarchy = "created_at"
     list_select_related = ["lead", "partner"]
     actions = ["reconcile", "retry"]
@@ -27,7 +27,9 @@ class PushAdmin(PushExportMixin, PersonalDataPagesMixin, BlindIndexSearchMixin, 
     def has_push_permission(self, request):
         return request.user.has_perm("leads.push_lead")
 
-    @admin.action(description=_("对账：重新撞库确认结果未知的推送"), permissions=["push"])
+    @admin.action(
+        description=gettext_lazy("对账：重新撞库确认结果未知的推送"), permissions=["push"]
+    )
     def reconcile(self, request, queryset):
         try:
             outcome = reconcile_unknown_pushes(pushes=queryset, actor=request.user)
@@ -36,14 +38,14 @@ class PushAdmin(PushExportMixin, PersonalDataPagesMixin, BlindIndexSearchMixin, 
             return
         self.message_user(
             request,
-            gettext_now(
-                "对账完成：确认已接收 %(accepted)s 条，仍未知 %(unknown)s 条（可明确重试）。"
-            )
+            _("对账完成：确认已接收 %(accepted)s 条，仍未知 %(unknown)s 条（可明确重试）。")
             % {"accepted": outcome["accepted"], "unknown": outcome["still_unknown"]},
             messages.SUCCESS,
         )
 
-    @admin.action(description=_("明确重试结果未知的推送（可能重复推送）"), permissions=["push"])
+    @admin.action(
+        description=gettext_lazy("明确重试结果未知的推送（可能重复推送）"), permissions=["push"]
+    )
     def retry(self, request, queryset):
         """It may push a lead twice: the first POST shows what and where, the second sends."""
         if "apply" not in request.POST:
@@ -67,7 +69,7 @@ class PushAdmin(PushExportMixin, PersonalDataPagesMixin, BlindIndexSearchMixin, 
             return
         self.message_user(
             request,
-            gettext_now(
+            _(
                 "重试完成：接收 %(accepted)s，拒绝 %(rejected)s，仍未知 %(unknown)s，未送达 %(failed)s。"
             )
             % {
