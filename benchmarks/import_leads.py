@@ -1,4 +1,5 @@
 """Benchmark: importing an N-row lead list, against two baselines measured in the same run.
+(Over 400 lines: one script run whole by hand; its generator, measurements and report go together.)
 
     uv run python benchmarks/import_leads.py [--rows 100000] [--baseline-rows N]
         [--database-url postgres://postgres@127.0.0.1:5432/bench]

@@ -1,4 +1,5 @@
 """Our own partner: the server side of both specs, for the demo, the tests and the benchmarks.
+(Over 400 lines: both partner APIs, server side, in one standard-library module: no Django needed.)
 
 It verifies signatures strictly, answers deterministically (a lead's status derives from its hash,
 so a demo shows every status), remembers whom it accepted (they then check as status 1, "ours"),
