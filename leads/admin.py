@@ -10,12 +10,12 @@ from django.utils.translation import gettext_lazy
 
 from collision.services import check_leads
 from core.admin import ReadOnlyAdmin, reveal_pii
-from core.masking import mask_address, mask_id_number, mask_middle, mask_name, mask_phone
 from jobs.models import JobKind
 from jobs.services import create_job, describe_selection
 from leads import erasure
 from leads.admin_pii import BlindIndexSearchMixin, PersonalDataPagesMixin, pii_column
 from leads.exports.admin import ExportRecordAdmin, LeadExportMixin
+from leads.fields import LEAD_FIELDS
 from leads.forms import ChoosePartnerForm, LeadForm
 from leads.imports.admin import ImportBatchAdmin, LeadImportMixin
 from leads.models import ExportRecord, ImportBatch, Lead, PersonalDataAccess
@@ -24,27 +24,10 @@ from partners.calls import PartnerUnavailable
 from pushes.services import push_leads
 
 ACTION_JOB_KINDS = {"collision_check": JobKind.CHECK, "push_to_partner": JobKind.PUSH}
-PII_FIELDS = [
-    ("phone", mask_phone, gettext_lazy("手机号")),
-    ("id_number", mask_id_number, gettext_lazy("身份证号")),
-    ("name", mask_name, gettext_lazy("姓名")),
-    ("wechat", mask_middle, gettext_lazy("微信")),
-    ("qq", mask_middle, gettext_lazy("QQ")),
-    ("address", mask_address, gettext_lazy("详细地址")),
-    ("emergency_contact_name", mask_name, gettext_lazy("紧急联系人")),
-    ("emergency_contact_phone", mask_phone, gettext_lazy("紧急联系人电话")),
-]
-PLAIN_FIELDS = [
-    "edu_level",
-    "province",
-    "city",
-    "district",
-    "social_insurance_paid",
-    "emergency_relation",
-    "zhima_score",
-    "source",
-    "created_at",
-]
+# The lead's fields as declared in leads.fields: personal ones shown through pii_column (masked
+# unless revealed), plain ones as model fields.
+PII_FIELDS = [(f.name, f.mask, f.label) for f in LEAD_FIELDS if f.is_sealed]
+PLAIN_FIELDS = [f.name for f in LEAD_FIELDS if not f.is_sealed] + ["source", "created_at"]
 
 
 class ErasureForm(forms.Form):
@@ -65,7 +48,7 @@ class LeadAdmin(
     admin.ModelAdmin,
 ):
     form = LeadForm
-    list_filter = ["source", "edu_level", "province", "social_insurance_paid", "created_at"]
+    list_filter = ["source", *(f.name for f in LEAD_FIELDS if f.filtered), "created_at"]
     search_fields = ["source"]
     search_help_text = gettext_lazy("输入完整手机号或身份证号查找线索，或输入来源名称")
     list_per_page = 50
@@ -75,10 +58,11 @@ class LeadAdmin(
     def get_list_display(self, request):
         reveal = reveal_pii(request)
         columns = [
-            pii_column(name, masker, reveal=reveal, label=label)
-            for name, masker, label in PII_FIELDS[:3]
+            pii_column(f.name, f.mask, reveal=reveal, label=f.label) if f.is_sealed else f.name
+            for f in LEAD_FIELDS
+            if f.listed
         ]
-        return ["id", *columns, "city", "edu_level", "zhima_score", "source", "created_at"]
+        return ["id", *columns, "source", "created_at"]
 
     def get_list_display_links(self, request, list_display):
         return ["id"]

@@ -5,7 +5,8 @@ from datetime import date, timedelta
 
 from stdnum.cn import ric
 
-from leads.models import EduLevel, EmergencyRelation
+from leads.fields import EduLevel, EmergencyRelation
+from leads.validators import ZHIMA_RANGE
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂"
@@ -52,5 +53,5 @@ def fake_lead_fields(rng: random.Random) -> dict:
         "emergency_contact_name": fake_name(rng),
         "emergency_relation": rng.choice(EmergencyRelation.values),
         "emergency_contact_phone": fake_phone(rng),
-        "zhima_score": rng.randrange(350, 951),
+        "zhima_score": rng.randint(*ZHIMA_RANGE),
     }

@@ -1,59 +1,47 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from leads.models import SEALED_FIELDS, Lead
+from leads.fields import LEAD_FIELDS, Clean
+from leads.models import Lead
 from leads.validators import normalize_id_number, normalize_phone
 from partners.models import Partner
 
+# Typed by hand: numbers are normalised (spaces, +86, lower-case x) before the model validates.
+NORMALISE = {Clean.PHONE: normalize_phone, Clean.ID_NUMBER: normalize_id_number}
 
-class LeadForm(forms.ModelForm):
-    """Adding a lead by hand. The personal fields live sealed in ``Lead.pii``, so they are declared
-    here; numbers are normalised before the model validates them."""
+# The personal fields live sealed in ``Lead.pii``, not as model fields, so the form declares them
+# (from leads.fields), in a base class the ModelForm inherits them from.
+SealedFields = type(
+    "SealedFields",
+    (forms.Form,),
+    {
+        "__module__": __name__,
+        **{
+            f.name: forms.CharField(label=f.label, required=f.required)
+            for f in LEAD_FIELDS
+            if f.is_sealed
+        },
+    },
+)
 
-    phone = forms.CharField(label=_("手机号"))
-    id_number = forms.CharField(label=_("身份证号"))
-    name = forms.CharField(label=_("姓名"))
-    wechat = forms.CharField(label=_("微信"), required=False)
-    qq = forms.CharField(label=_("QQ"), required=False)
-    address = forms.CharField(label=_("详细地址"), required=False)
-    emergency_contact_name = forms.CharField(label=_("紧急联系人"), required=False)
-    emergency_contact_phone = forms.CharField(label=_("紧急联系人电话"), required=False)
+
+class LeadForm(SealedFields, forms.ModelForm):
+    """Adding a lead by hand: every declared field of leads.fields, in their order, and the
+    source."""
 
     class Meta:
         model = Lead
-        fields = [
-            "phone",
-            "id_number",
-            "name",
-            "wechat",
-            "qq",
-            "edu_level",
-            "province",
-            "city",
-            "district",
-            "address",
-            "social_insurance_paid",
-            "emergency_contact_name",
-            "emergency_relation",
-            "emergency_contact_phone",
-            "zhima_score",
-            "source",
-        ]
-
-    def clean_phone(self):
-        return normalize_phone(self.cleaned_data["phone"])
-
-    def clean_id_number(self):
-        return normalize_id_number(self.cleaned_data["id_number"])
-
-    def clean_emergency_contact_phone(self):
-        return normalize_phone(self.cleaned_data["emergency_contact_phone"])
+        fields = [*(f.name for f in LEAD_FIELDS), "source"]
 
     def clean(self):
         cleaned = super().clean()
-        for name in SEALED_FIELDS:
-            if name in cleaned:
-                setattr(self.instance, name, cleaned[name])
+        for declared in LEAD_FIELDS:
+            if not declared.is_sealed or declared.name not in cleaned:
+                continue
+            normalise = NORMALISE.get(declared.clean)
+            if normalise is not None:
+                cleaned[declared.name] = normalise(cleaned[declared.name])
+            setattr(self.instance, declared.name, cleaned[declared.name])
         return cleaned
 
 

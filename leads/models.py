@@ -9,25 +9,13 @@ from django.utils.translation import gettext_lazy as _
 from core.append_only import AppendOnlyRecord
 from core.crypto import EncryptedJSONField, blind_index
 from core.masking import mask_id_number, mask_name, mask_phone
-from leads.validators import validate_id_number, validate_mobile, validate_zhima_score
-
-
-class EduLevel(models.TextChoices):
-    MASTER_OR_ABOVE = "硕士及以上", _("硕士及以上")
-    BACHELOR = "本科", _("本科")
-    COLLEGE = "大专", _("大专")
-    HIGH_SCHOOL_OR_BELOW = "中专/高中及以下", _("中专/高中及以下")
-
-
-class EmergencyRelation(models.TextChoices):
-    SPOUSE = "配偶", _("配偶")
-    PARENT = "父母", _("父母")
-    SIBLING = "兄弟姐妹", _("兄弟姐妹")
-    CHILD = "子女", _("子女")
-    COLLEAGUE = "同事", _("同事")
-    CLASSMATE = "同学", _("同学")
-    FRIEND = "朋友", _("朋友")
-
+from leads.fields import (  # noqa: F401  (EduLevel and EmergencyRelation: their home was here)
+    FIELDS_BY_NAME,
+    LEAD_FIELDS,
+    SEALED_FIELDS,
+    EduLevel,
+    EmergencyRelation,
+)
 
 # How screens show a lead whose personal data was erased on request (leads.erasure).
 ERASED_LABEL = _("已删除")
@@ -64,18 +52,6 @@ class LeadQuerySet(models.QuerySet):
         ]
 
 
-SEALED_FIELDS = (
-    "phone",
-    "id_number",
-    "name",
-    "wechat",
-    "qq",
-    "address",
-    "emergency_contact_name",
-    "emergency_contact_phone",
-)
-
-
 def sealed(name: str) -> property:
     """An attribute stored inside the lead's encrypted ``pii`` object (a property, so that
     ``Lead(phone=...)`` works like a field)."""
@@ -100,18 +76,26 @@ class Lead(models.Model):
     # Phone, ID number, name, contacts and address, sealed together: one Fernet token per lead
     # keeps imports and exports of 100k rows fast. Read and write them as attributes (below).
     pii = EncryptedJSONField(_("个人信息（加密）"), default=dict, editable=False)
-    edu_level = models.CharField(_("学历"), max_length=16, choices=EduLevel, blank=True, default="")
-    province = models.CharField(_("省份"), max_length=32, blank=True, default="")
-    city = models.CharField(_("城市"), max_length=32, blank=True, default="")
-    district = models.CharField(_("区县"), max_length=32, blank=True, default="")
-    social_insurance_paid = models.BooleanField(_("缴纳社保"), null=True, blank=True)
+    # The plain columns: label, length, choices and validators are declared in leads.fields.
+    edu_level = models.CharField(
+        **FIELDS_BY_NAME["edu_level"].column_options(), blank=True, default=""
+    )
+    province = models.CharField(
+        **FIELDS_BY_NAME["province"].column_options(), blank=True, default=""
+    )
+    city = models.CharField(**FIELDS_BY_NAME["city"].column_options(), blank=True, default="")
+    district = models.CharField(
+        **FIELDS_BY_NAME["district"].column_options(), blank=True, default=""
+    )
+    social_insurance_paid = models.BooleanField(
+        **FIELDS_BY_NAME["social_insurance_paid"].column_options(), null=True, blank=True
+    )
     emergency_relation = models.CharField(
-        _("紧急联系人关系"), max_length=8, choices=EmergencyRelation, blank=True, default=""
+        **FIELDS_BY_NAME["emergency_relation"].column_options(), blank=True, default=""
     )
     zhima_score = models.PositiveSmallIntegerField(
-        _("芝麻分"), null=True, blank=True, validators=[validate_zhima_score]
+        **FIELDS_BY_NAME["zhima_score"].column_options(), null=True, blank=True
     )
-
     source = models.CharField(_("来源"), max_length=100, blank=True, default="", db_index=True)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True, db_index=True)
     created_by = models.ForeignKey(
@@ -135,14 +119,8 @@ class Lead(models.Model):
 
     objects = LeadQuerySet.as_manager()
 
-    phone = sealed("phone")
-    id_number = sealed("id_number")
-    name = sealed("name")
-    wechat = sealed("wechat")
-    qq = sealed("qq")
-    address = sealed("address")
-    emergency_contact_name = sealed("emergency_contact_name")
-    emergency_contact_phone = sealed("emergency_contact_phone")
+    # The sealed attributes (``phone``, ``id_number``, ...) are added below the class, one per
+    # sealed field of leads.fields.
 
     class Meta:
         verbose_name = _("线索")
@@ -183,22 +161,20 @@ class Lead(models.Model):
     def validate_sealed(self) -> None:
         """Field-style validation of the sealed attributes (they are not model fields)."""
         errors = {}
-        required = {"phone": _("手机号"), "id_number": _("身份证号"), "name": _("姓名")}
-        for name, label in required.items():
-            if not getattr(self, name):
-                errors[name] = _("%(label)s不能为空") % {"label": label}
-        checks = [
-            ("phone", validate_mobile),
-            ("id_number", validate_id_number),
-            ("emergency_contact_phone", validate_mobile),
-        ]
-        for name, validator in checks:
-            value = getattr(self, name)
-            if value and name not in errors:
+        for declared in LEAD_FIELDS:
+            if not declared.is_sealed:
+                continue  # model fields: Django's full_clean runs their validators
+            value = getattr(self, declared.name)
+            if not value:
+                if declared.required:
+                    errors[declared.name] = _("%(label)s不能为空") % {"label": declared.label}
+                continue
+            for validator in declared.validators:
                 try:
                     validator(value)
                 except ValidationError as exc:
-                    errors[name] = exc.messages
+                    errors[declared.name] = exc.messages
+                    break
         if errors:
             raise ValidationError(errors)
 
@@ -227,6 +203,16 @@ class Lead(models.Model):
     @property
     def masked_name(self) -> str:
         return mask_name(self.name)
+
+
+def _add_sealed_attributes(model) -> None:
+    """``Lead.phone`` and the rest: one property per sealed field of leads.fields, set before any
+    lead is built (``Lead(phone=...)`` accepts the names Django finds as properties)."""
+    for name in SEALED_FIELDS:
+        setattr(model, name, sealed(name))
+
+
+_add_sealed_attributes(Lead)
 
 
 class OnDuplicate(models.TextChoices):

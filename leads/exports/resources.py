@@ -9,8 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 from import_export import fields, resources
 
-from core.masking import mask_name, mask_phone
-from leads.imports.columns import COLUMNS
+from leads.fields import FIELDS_BY_NAME, LEAD_FIELDS, LeadField
 from leads.models import ExportKind
 
 
@@ -83,16 +82,14 @@ def _getter(attribute: str):
     return get
 
 
-def _lead_columns(prefix: str = "") -> dict[str, ExportColumn]:
-    return {
-        column.field: ExportColumn(
-            attribute=f"{prefix}{column.field}",
-            column_name=column.label,
-            mask=column.mask,
-            text=column.identifier,
-        )
-        for column in COLUMNS
-    }
+def lead_column(declared: LeadField, prefix: str = "") -> ExportColumn:
+    """A declared lead field's column (leads.fields): its file header, mask and text format."""
+    return ExportColumn(
+        attribute=f"{prefix}{declared.name}",
+        column_name=declared.file_header,
+        mask=declared.mask,
+        text=declared.identifier,
+    )
 
 
 class LeadResourceBase(SheetResource):
@@ -102,20 +99,20 @@ class LeadResourceBase(SheetResource):
     lead_id = ExportColumn(attribute="pk", column_name=gettext_lazy("线索ID"))
 
 
-# The import template's columns first (declared from the same COLUMNS), so that an unmasked
-# export imports back as it is.
+# The import template's columns first (both read leads.fields, in its order), so that an
+# unmasked export imports back as it is.
 LeadResource = type(
     "LeadResource",
     (LeadResourceBase,),
     {
         "__module__": __name__,
         "__doc__": "A lead per row: the import template's columns, then source, batch, time, id.",
-        **_lead_columns(),
+        **{declared.name: lead_column(declared) for declared in LEAD_FIELDS},
         "Meta": type(
             "Meta",
             (),
             {
-                "export_order": [c.field for c in COLUMNS]
+                "export_order": [declared.name for declared in LEAD_FIELDS]
                 + ["source", "import_batch", "created_at", "lead_id"]
             },
         ),
@@ -127,10 +124,8 @@ class PerLeadAndPartnerResource(SheetResource):
     """Columns shared by the rows that are about one lead and one partner."""
 
     lead_id = ExportColumn(attribute="lead_id", column_name=gettext_lazy("线索ID"))
-    name = ExportColumn(attribute="lead__name", column_name=gettext_lazy("姓名"), mask=mask_name)
-    phone = ExportColumn(
-        attribute="lead__phone", column_name=gettext_lazy("手机号"), mask=mask_phone, text=True
-    )
+    name = lead_column(FIELDS_BY_NAME["name"], prefix="lead__")
+    phone = lead_column(FIELDS_BY_NAME["phone"], prefix="lead__")
     partner = ExportColumn(attribute="partner__name", column_name=gettext_lazy("合作平台"))
 
 

@@ -34,6 +34,7 @@ from core.admin import PII_PERMISSION, ReadOnlyAdmin, can_view_pii
 from core.errors import LeadDeskError
 from leads.access_log import record_access, record_rejected_rows
 from leads.exports.services import FORMATS
+from leads.fields import FIELDS_BY_NAME
 from leads.imports import rejected, services
 from leads.imports.columns import COLUMNS
 from leads.imports.spreadsheets import EXTENSIONS, SheetSpec, write_xlsx
@@ -194,7 +195,7 @@ def import_template_xlsx() -> bytes:
             str(c.label),
             _("必填") if c.required else _("选填"),
             " / ".join(c.aliases),
-            _note(c.field),
+            str(FIELDS_BY_NAME[c.field].hint),
         ]
         for c in COLUMNS
     ]
@@ -209,20 +210,6 @@ def import_template_xlsx() -> bytes:
             ),
         ]
     )
-
-
-def _note(field: str) -> str:
-    from leads.models import EduLevel, EmergencyRelation
-
-    return {
-        "phone": _("11 位中国大陆手机号；可带 +86、空格或全角数字"),
-        "id_number": _("18 位身份证号，请保持“文本”格式，否则 Excel 会把后 3 位变成 0"),
-        "edu_level": "、".join(EduLevel.values),
-        "emergency_relation": "、".join(EmergencyRelation.values),
-        "social_insurance_paid": _("1/0 或 是/否"),
-        "zhima_score": _("350–950 的整数"),
-        "emergency_contact_phone": _("11 位中国大陆手机号"),
-    }.get(field, "")
 
 
 def _xlsx_response(content: bytes, file_name: str) -> HttpResponse:

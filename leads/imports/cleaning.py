@@ -1,8 +1,8 @@
 """Normalising and validating one cell: each ``clean_*`` takes a raw spreadsheet value and
 returns the lead's value, or raises ``Problem`` with the reason in words an operator can act on.
 
-Pure functions over plain values: no database, no request. ``leads.imports.columns`` says which
-of them cleans which column of the file.
+Pure functions over plain values: no database, no request, no model. Each field's declaration
+(leads.fields) names its cleaner; ``leads.imports.columns`` builds them once per column.
 """
 
 import re
@@ -11,11 +11,9 @@ from collections.abc import Callable
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from core.masking import mask_id_number
 from leads.imports.spreadsheets import cell_text, looks_scientific, lost_digits
-from leads.models import EduLevel, EmergencyRelation
 from leads.validators import (
     MOBILE_PATTERN,
     ZHIMA_RANGE,
@@ -72,16 +70,13 @@ def _phone(raw, label) -> str:
     return phone
 
 
-PHONE_LABEL = gettext_lazy("手机号")
-EMERGENCY_PHONE_LABEL = gettext_lazy("紧急联系人电话")
+def phone_cleaner(label) -> Callable[[object], str]:
+    """A mobile number column's cleaner; ``label`` names the column in messages."""
 
+    def clean(raw) -> str:
+        return _phone(raw, label)
 
-def clean_phone(raw) -> str:
-    return _phone(raw, PHONE_LABEL)
-
-
-def clean_emergency_phone(raw) -> str:
-    return _phone(raw, EMERGENCY_PHONE_LABEL)
+    return clean
 
 
 ZEROED_TAIL = re.compile(r"^\d{15}000$")
@@ -169,38 +164,6 @@ def _choice(choices, synonyms: dict[str, str], label) -> Callable[[object], str]
     return clean
 
 
-EDU_SYNONYMS = {
-    "硕士": EduLevel.MASTER_OR_ABOVE,
-    "博士": EduLevel.MASTER_OR_ABOVE,
-    "研究生": EduLevel.MASTER_OR_ABOVE,
-    "研究生及以上": EduLevel.MASTER_OR_ABOVE,
-    "大学本科": EduLevel.BACHELOR,
-    "专科": EduLevel.COLLEGE,
-    "大专及以下": EduLevel.HIGH_SCHOOL_OR_BELOW,
-    "中专": EduLevel.HIGH_SCHOOL_OR_BELOW,
-    "高中": EduLevel.HIGH_SCHOOL_OR_BELOW,
-    "高中及以下": EduLevel.HIGH_SCHOOL_OR_BELOW,
-    "中专及以下": EduLevel.HIGH_SCHOOL_OR_BELOW,
-    "初中": EduLevel.HIGH_SCHOOL_OR_BELOW,
-    "初中及以下": EduLevel.HIGH_SCHOOL_OR_BELOW,
-}
-RELATION_SYNONYMS = {
-    "夫妻": EmergencyRelation.SPOUSE,
-    "丈夫": EmergencyRelation.SPOUSE,
-    "妻子": EmergencyRelation.SPOUSE,
-    "父亲": EmergencyRelation.PARENT,
-    "母亲": EmergencyRelation.PARENT,
-    "父": EmergencyRelation.PARENT,
-    "母": EmergencyRelation.PARENT,
-    "兄弟": EmergencyRelation.SIBLING,
-    "姐妹": EmergencyRelation.SIBLING,
-    "哥哥": EmergencyRelation.SIBLING,
-    "弟弟": EmergencyRelation.SIBLING,
-    "姐姐": EmergencyRelation.SIBLING,
-    "妹妹": EmergencyRelation.SIBLING,
-    "儿子": EmergencyRelation.CHILD,
-    "女儿": EmergencyRelation.CHILD,
-}
 YES = {"1", "是", "有", "已缴", "已缴纳", "true", "yes", "y", "√"}
 NO = {"0", "否", "无", "没有", "未缴", "未缴纳", "false", "no", "n", "×"}
 
