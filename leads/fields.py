@@ -81,6 +81,15 @@ class LeadField:
     filtered: bool = False  # a filter of the admin's lead list
     hint: Promise | str = ""  # the import template's 填写要求
 
+    def __post_init__(self):
+        # What the cleaner and the model column need, checked when the module loads.
+        if self.clean is Clean.TEXT and self.max_length is None:
+            raise ValueError(f"{self.name}: a text field declares its max_length")
+        if self.clean is Clean.CHOICE and self.choices is None:
+            raise ValueError(f"{self.name}: a choice field declares its choices")
+        if self.mask is not None and self.kind is not Kind.PII:
+            raise ValueError(f"{self.name}: masked data is personal data, sealed in pii")
+
     @property
     def file_header(self) -> Promise:
         return self.header or self.label

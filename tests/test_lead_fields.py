@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from leads.demo import fake_lead_fields
 from leads.exports.resources import LeadResource
-from leads.fields import FIELDS_BY_NAME, LEAD_FIELDS, SEALED_FIELDS
+from leads.fields import FIELDS_BY_NAME, LEAD_FIELDS, SEALED_FIELDS, Clean, Kind, LeadField
 from leads.forms import LeadForm
 from leads.imports.columns import ALIASES, COLUMNS, header_key
 from leads.models import Lead
@@ -230,3 +230,19 @@ def test_the_zhima_range_is_written_once():
             if low in text and high in text:
                 holders.append(path.relative_to(ROOT).as_posix())
     assert holders == ["leads/validators.py"]
+
+
+@pytest.mark.parametrize(
+    ("options", "refusal"),
+    [
+        ({"clean": "text"}, "max_length"),
+        ({"clean": "choice", "max_length": 8}, "choices"),
+        ({"clean": "yes_no", "mask": str}, "personal data"),
+    ],
+)
+def test_a_declaration_missing_what_its_cleaner_needs_is_refused_when_the_module_loads(
+    options, refusal
+):
+    options = {**options, "clean": Clean(options["clean"])}
+    with pytest.raises(ValueError, match=refusal):
+        LeadField("extra", "额外", Kind.PLAIN, aliases=("额外",), **options)
