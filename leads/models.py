@@ -1,3 +1,6 @@
+"""The lead app's models in the one module Django looks in: the Lead, its import batches and
+staged chunks, export records and the personal-data access log (over 400 lines for that reason)."""
+
 from typing import NamedTuple
 
 from django.conf import settings
