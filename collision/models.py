@@ -114,6 +114,7 @@ class CollisionResult(models.Model):
         verbose_name = _("撞库结果")
         verbose_name_plural = _("撞库结果")
         ordering = ["-checked_at", "-id"]
+        permissions = [("export_collisionresult", _("可导出撞库结果"))]
         indexes = [models.Index(fields=["partner", "lead", "-checked_at"], name="collision_latest")]
         constraints = [
             models.CheckConstraint(

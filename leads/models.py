@@ -394,10 +394,6 @@ class ExportRecord(models.Model):
         verbose_name = _("导出记录")
         verbose_name_plural = _("导出记录")
         ordering = ["-created_at", "-id"]
-        permissions = [
-            ("export_collisionresult", _("可导出撞库结果")),
-            ("export_push", _("可导出推送记录")),
-        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} × {self.row_count}"

@@ -72,6 +72,7 @@ class Push(models.Model):
         verbose_name = _("推送记录")
         verbose_name_plural = _("推送记录")
         ordering = ["-created_at", "-id"]
+        permissions = [("export_push", _("可导出推送记录"))]
         constraints = [
             models.UniqueConstraint(
                 fields=["lead", "partner"],

@@ -111,3 +111,42 @@ def test_a_plain_bug_is_not_shown_to_the_operator_as_a_message(monkeypatch):
     assert response.status_code == 500
     assert not any("invalid literal" in message for message in shown)
     assert "13712345678" not in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_export_rights_moved_to_the_models_they_export_and_their_holders_keep_them():
+    """collision.export_collisionresult and pushes.export_push were declared on leads'
+    ExportRecord; the migration gives their holders the new ones and removes the old."""
+    from django.contrib.auth.models import Group, Permission, User
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("pushes", "0003_seal_partner_answers")]
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    try:
+        executor.migrate(before)
+        export_record = ContentType.objects.get(app_label="leads", model="exportrecord")
+        old_push = Permission.objects.create(
+            content_type=export_record, codename="export_push", name="可导出推送记录"
+        )
+        old_check = Permission.objects.create(
+            content_type=export_record, codename="export_collisionresult", name="可导出撞库结果"
+        )
+        user = User.objects.create_user("exporter")
+        user.user_permissions.add(old_push)
+        group = Group.objects.create(name="撞库导出")
+        group.permissions.add(old_check)
+    finally:
+        MigrationExecutor(connection).migrate(latest)
+
+    user = User.objects.get(username="exporter")
+    assert user.has_perm("pushes.export_push") and not user.has_perm(
+        "collision.export_collisionresult"
+    )
+    group_user = User.objects.create_user("grouped")
+    group_user.groups.add(Group.objects.get(name="撞库导出"))
+    assert group_user.has_perm("collision.export_collisionresult")
+    moved = ["export_push", "export_collisionresult"]
+    assert not Permission.objects.filter(content_type=export_record, codename__in=moved).exists()

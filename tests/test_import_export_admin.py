@@ -61,7 +61,7 @@ def test_import_and_export_each_need_their_own_permission():
     _, exporter = staff("collision.view_collisionresult")
     collision_export = reverse("admin:collision_collisionresult_export")
     assert exporter.get(collision_export).status_code == 403
-    _, exporter = staff("collision.view_collisionresult", "leads.export_collisionresult")
+    _, exporter = staff("collision.view_collisionresult", "collision.export_collisionresult")
     assert exporter.get(collision_export).status_code == 200
 
 
@@ -215,8 +215,8 @@ def test_collision_results_and_pushes_export_with_their_own_permissions(partner,
     )
     Push.objects.create(lead=lead, partner=partner, state=PushState.REJECTED, message="@拒绝")
     _, client = staff(
-        "leads.export_collisionresult",
-        "leads.export_push",
+        "collision.export_collisionresult",
+        "pushes.export_push",
         "collision.view_collisionresult",
         "pushes.view_push",
     )

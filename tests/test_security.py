@@ -436,7 +436,7 @@ def test_partner_answers_are_masked_on_screens_and_exports_without_the_pii_permi
         for push in pushes
         if push.app_download_url
     )
-    rights = ("pushes.view_push", "leads.view_lead", "leads.export_push")
+    rights = ("pushes.view_push", "leads.view_lead", "pushes.export_push")
 
     def everything_shown(client, **export) -> str:
         urls = [reverse("admin:pushes_push_changelist")]

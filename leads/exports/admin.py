@@ -90,12 +90,12 @@ class LeadExportMixin(GuardedExportMixin):
 
 class CollisionExportMixin(GuardedExportMixin):
     export_kind = ExportKind.COLLISION_RESULTS
-    export_permission = "leads.export_collisionresult"
+    export_permission = "collision.export_collisionresult"
 
 
 class PushExportMixin(GuardedExportMixin):
     export_kind = ExportKind.PUSHES
-    export_permission = "leads.export_push"
+    export_permission = "pushes.export_push"
 
 
 class ExportRecordAdmin(ReadOnlyAdmin):
