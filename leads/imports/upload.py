@@ -91,17 +91,6 @@ def _too_many_rows(rows: int | None = None) -> str:
     }
 
 
-def _too_many_rows(rows: int | None = None) -> str:
-    """LEAD_IMPORT_MAX_ROWS counts the rows below the header (title rows above it do not count)."""
-    limit = settings.LEAD_IMPORT_MAX_ROWS
-    if rows is None:
-        return _("行数太多：表头以下超过 %(limit)s 行。请拆分后分批导入。") % {"limit": limit}
-    return _("行数太多：表头以下有 %(rows)s 行，上限 %(limit)s 行。请拆分后分批导入。") % {
-        "rows": rows,
-        "limit": limit,
-    }
-
-
 class Analysis:
     """Cleans rows, reports in-file and database duplicates, writes encrypted chunks."""
 
