@@ -5,10 +5,15 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django_tasks_db.models import DBTaskResult
 
 from core.admin import ReadOnlyAdmin
 from jobs.models import COUNTERS, Job, JobState
 from jobs.services import cancel_job
+
+# The task queue's own rows are plumbing (English pages, args as JSON): a job's page says what
+# a job is doing, and a stuck task is looked at from the shell.
+admin.site.unregister(DBTaskResult)
 
 
 def progress_bar(job: Job):

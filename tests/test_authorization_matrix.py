@@ -18,7 +18,6 @@ from django.contrib import admin
 from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from django_tasks_db.models import DBTaskResult
 
 from collision.models import CollisionResult
 from collision.services import check_leads
@@ -141,12 +140,6 @@ TABLE = {
     "admin:axes_accesslog_change": ("GET", D, D, D, D, OK),
     "admin:axes_accesslog_history": ("GET", D, D, D, D, OK),
     "admin:axes_accesslog_delete": ("GET", D, D, D, D, D),
-    # --- the task queue's own rows: the superuser's, for debugging ---
-    "admin:django_tasks_database_dbtaskresult_changelist": ("GET", D, D, D, D, OK),
-    "admin:django_tasks_database_dbtaskresult_add": ("GET", D, D, D, D, D),
-    "admin:django_tasks_database_dbtaskresult_change": ("GET", D, D, D, D, OK),
-    "admin:django_tasks_database_dbtaskresult_history": ("GET", D, D, D, D, OK),
-    "admin:django_tasks_database_dbtaskresult_delete": ("GET", D, D, D, D, D),
     # --- signing in and the second factor ---
     "admin:login": ("GET", OK, OK, OK, OK, OK),
     "two_factor:login": ("GET", OK, OK, OK, OK, OK),
@@ -256,12 +249,6 @@ def world(partner, make_leads):
         ),
         "axes.accesslog": AccessLog.objects.create(
             username=owner.username, ip_address="127.0.0.9", user_agent="x"
-        ),
-        "django_tasks_database.dbtaskresult": DBTaskResult.objects.create(
-            task_path="jobs.tasks.run_job_task",
-            args_kwargs={"args": [job.pk], "kwargs": {}},
-            queue_name="default",
-            backend_name="default",
         ),
     }
 
