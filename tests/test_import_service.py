@@ -192,19 +192,20 @@ def test_rejected_rows_file_round_trip_fix_and_reupload():
     assert (batch.leads_created, batch.rows_rejected) == (2, 2)
 
     rejected = read_xlsx(rejected_rows_file(batch))
-    assert rejected[0] == [*headers, "错误原因"]
+    assert rejected[0] == ["原行号", *headers, "错误原因"]
+    assert [r[0] for r in rejected[1:]] == [3, 5]  # the row numbers in the uploaded file
     assert [r[-2] for r in rejected[1:]] == [
         "note 1",
         "note 3",
     ]  # unknown columns kept as they were
     assert "科学计数法" in rejected[1][-1] and "学历" in rejected[2][-1]
-    assert rejected[1][PHONE] == rows[1][PHONE]  # full values: the operator has to fix them
+    assert rejected[1][PHONE + 1] == rows[1][PHONE]  # full values: the operator has to fix them
 
-    rejected[1][ID], rejected[2][EDU] = good_id, "本科"  # the operator fixes both rows
+    rejected[1][ID + 1], rejected[2][EDU + 1] = good_id, "本科"  # the operator fixes both rows
     fixed = xlsx_bytes(rejected[0], rejected[1:])
     again = import_file(fixed, "leads-被拒行.xlsx")
     assert (again.rows_total, again.leads_created, again.rows_rejected) == (2, 2, 0)
-    assert again.unknown_columns == ["备注"]  # the reason column is ours: not reported
+    assert again.unknown_columns == ["备注"]  # 原行号 and the reason column are ours
     assert Lead.objects.count() == 4
 
 

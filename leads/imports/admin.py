@@ -35,7 +35,7 @@ from core.errors import LeadDeskError
 from leads.access_log import record_access, record_rejected_rows
 from leads.exports.services import FORMATS
 from leads.fields import FIELDS_BY_NAME
-from leads.imports import rejected, services
+from leads.imports import rejected, services, upload
 from leads.imports.columns import COLUMNS
 from leads.imports.spreadsheets import EXTENSIONS, SheetSpec, write_xlsx
 from leads.models import (
@@ -91,7 +91,9 @@ class ImportForm(forms.Form):
         label=gettext_lazy("来源（渠道）"),
         max_length=100,
         required=False,
-        help_text=gettext_lazy("写入新线索的“来源”；留空则用文件名。"),
+        help_text=gettext_lazy(
+            "写入新线索的“来源”；留空则用文件名。重新上传下载的被拒行文件时，留空则沿用原批次的来源。"
+        ),
     )
     on_duplicate = forms.ChoiceField(
         label=gettext_lazy("已存在的线索"),
@@ -349,6 +351,8 @@ class ImportBatchAdmin(ReadOnlyAdmin):
                 actor=request.user, batch=batch, export_record=mine.latest("pk"), page=request.path
             )
         stem = batch.file_name.rsplit(".", 1)[0]
+        if again := upload.REJECTED_FILE_STEM.match(stem):  # rejected rows of rejected rows
+            stem = again["original"]
         return FileResponse(
             iter([content]),
             as_attachment=True,

@@ -85,9 +85,11 @@ def import_column(declared: LeadField) -> ImportColumn:
 COLUMNS = tuple(import_column(declared) for declared in LEAD_FIELDS)
 COLUMNS_BY_FIELD = {column.field: column for column in COLUMNS}
 ALIASES = {header_key(alias): column for column in COLUMNS for alias in column.aliases}
-# Our own rejected-rows file adds this column; reading it back ignores it.
+# Our own rejected-rows file adds these columns; reading it back ignores them.
 REASON_HEADER = gettext_lazy("错误原因")
-IGNORED = {header_key("错误原因"), "reason"}
+ROW_NUMBER_HEADER = gettext_lazy("原行号")
+ROW_NUMBER_KEY = header_key("原行号")
+IGNORED = {header_key("错误原因"), "reason", ROW_NUMBER_KEY}
 
 
 @dataclass
@@ -126,11 +128,13 @@ class Layout:
 
     def describe(self) -> list[dict]:
         """Every column of the file, in order, with the Lead attribute it fills ("" unknown,
-        "reason" for our own reason column)."""
+        "reason" / "row_number" for our own columns)."""
         described = []
         for index, header in enumerate(self.headers):
             column = self.columns.get(index)
-            name = column.field if column else ("reason" if index in self.ignored else "")
+            name = column.field if column else ""
+            if index in self.ignored:  # ours: the reason, or the row number in the file before
+                name = "row_number" if header_key(header) == ROW_NUMBER_KEY else "reason"
             described.append({"header": header, "field": name})
         return described
 

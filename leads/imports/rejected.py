@@ -5,8 +5,14 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
-from leads.imports.columns import COLUMNS, COLUMNS_BY_FIELD, REASON_HEADER, masked
-from leads.imports.spreadsheets import SheetSpec, write_xlsx
+from leads.imports.columns import (
+    COLUMNS,
+    COLUMNS_BY_FIELD,
+    REASON_HEADER,
+    ROW_NUMBER_HEADER,
+    masked,
+)
+from leads.imports.spreadsheets import MarkedRow, SheetSpec, cell_text, write_xlsx
 from leads.models import ChunkKind, ExportKind, ExportRecord, ImportBatch
 
 PREVIEW_ROWS = 200
@@ -37,7 +43,9 @@ def rejected_preview(
         for field_name, reason in problems:
             position = positions.get(field_name)
             header = batch.columns[position]["header"] if position is not None else ""
-            value = cells[position] if position is not None and position < len(cells) else ""
+            value = (
+                cell_text(cells[position]) if position is not None and position < len(cells) else ""
+            )
             lines.append(
                 RejectedCell(
                     number,
@@ -52,31 +60,55 @@ def rejected_preview(
 
 
 def rejected_rows_file(batch: ImportBatch, *, actor=None, channel: str = "admin") -> bytes:
-    """The rejected rows as the operator uploaded them, plus a reason column: fix and re-upload.
-    They hold personal data in full (they must, to be fixed), so each download is recorded."""
-    headers = [c["header"] for c in batch.columns]
-    reason_at = next((i for i, c in enumerate(batch.columns) if c["field"] == "reason"), None)
+    """The rejected rows as the operator uploaded them, plus their original row number and a
+    reason column: fix and re-upload. They hold personal data in full (they must, to be fixed),
+    so each download is recorded.
+
+    The file round-trips: uploaded again unchanged, every row is rejected again for the same
+    reason. So a value is written as it was read: text as text (a formula trigger kept as typed
+    under the quote-prefix style, never with a literal apostrophe), and an identifier Excel had
+    stored as a number (its tail already zeroed) as that number again, never as a digit string
+    that could pass for a real one. The columns 原行号 and 错误原因 are ours and ignored on
+    re-upload."""
+    # An earlier 原行号 column is dropped: the row numbers written are this file's.
+    kept = [i for i, c in enumerate(batch.columns) if c["field"] != "row_number"]
+    columns = [batch.columns[i] for i in kept]
+    headers = [str(ROW_NUMBER_HEADER)] + [c["header"] for c in columns]
+    reason_at = next((i + 1 for i, c in enumerate(columns) if c["field"] == "reason"), None)
     if reason_at is None:
         headers.append(str(REASON_HEADER))
         reason_at = len(headers) - 1
+    positions = {c["field"]: i + 1 for i, c in enumerate(columns) if c["field"]}
     text_columns = frozenset(
-        i for i, c in enumerate(batch.columns) if c["field"] in IDENTIFIER_FIELDS
+        i + 1 for i, c in enumerate(columns) if c["field"] in IDENTIFIER_FIELDS
     )
+    widths = [8] + [16] * (len(headers) - 1)
+    widths[reason_at] = 60
     count = 0
 
     def rows():
         nonlocal count
-        for _number, cells, problems in rejected_rows(batch):
+        for number, cells, problems in rejected_rows(batch):
             count += 1
-            row = list(cells) + [""] * (len(headers) - len(cells))
+            row = [number] + [cells[i] if i < len(cells) else "" for i in kept]
+            row += [""] * (len(headers) - len(row))
             row[reason_at] = "；".join(
                 f"{_label(batch, name)}：{reason}" for name, reason in problems
             )
-            yield row
+            yield MarkedRow(
+                row, {positions[name] for name, _reason in problems if name in positions}
+            )
 
-    data = write_xlsx(
-        [SheetSpec(_("被拒行"), headers, rows(), text_columns, widths=[16] * len(headers))]
+    sheet = SheetSpec(
+        _("被拒行"),
+        headers,
+        rows(),
+        text_columns,
+        widths=widths,
+        quote_prefix=True,
+        wrap_columns=frozenset({reason_at}),
     )
+    data = write_xlsx([sheet])
     ExportRecord.objects.create(
         actor=actor,
         kind=ExportKind.REJECTED_ROWS,

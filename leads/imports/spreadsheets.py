@@ -325,6 +325,18 @@ class SheetSpec:
     rows: Iterable[Sequence]
     text_columns: frozenset[int] = frozenset()  # formatted as text, so Excel keeps long digits
     widths: Sequence[int] = ()
+    # Formula triggers kept as typed, made safe by Excel's own quote-prefix cell style instead of
+    # a literal apostrophe (a file meant to be read back in: the apostrophe would be data).
+    quote_prefix: bool = False
+    wrap_columns: frozenset[int] = frozenset()  # long text (a reason): wrapped, top-aligned
+
+
+class MarkedRow(list):
+    """A row whose cells at ``marked`` (positions) are highlighted: the bad cells of a row."""
+
+    def __init__(self, cells, marked=frozenset()):
+        super().__init__(cells)
+        self.marked = frozenset(marked)
 
 
 NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -340,18 +352,50 @@ XML_TEXT = str.maketrans(
         for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF]
     }
 )
+# Cell formats: (text number format, quote prefix, highlighted fill, wrapped). The first three
+# are the plain, text and header styles every export uses; the others serve files read back in.
+CELL_FORMATS = [
+    (t, q, m, w)
+    for m in (False, True)
+    for q in (False, True)
+    for t in (False, True)
+    for w in (False,)
+] + [(False, False, False, True)]
+STYLE_INDEX = {f: i + 3 for i, f in enumerate(CELL_FORMATS)}
+STYLE_INDEX[(False, False, False, False)] = 0
+STYLE_INDEX[(True, False, False, False)] = 1
+
+
+def _xf(text: bool, quote: bool, marked: bool, wrap: bool, *, font: int = 0) -> str:
+    attributes = f'numFmtId="{49 if text else 0}" fontId="{font}" fillId="{2 if marked else 0}"'
+    attributes += ' borderId="0" xfId="0"'
+    if text:
+        attributes += ' applyNumberFormat="1"'
+    if font:
+        attributes += ' applyFont="1"'
+    if marked:
+        attributes += ' applyFill="1"'
+    if quote:
+        attributes += ' quotePrefix="1"'
+    if wrap:
+        return f'<xf {attributes} applyAlignment="1"><alignment wrapText="1" vertical="top"/></xf>'
+    return f"<xf {attributes}/>"
+
+
+_XFS = [_xf(False, False, False, False), _xf(True, False, False, False)]
+_XFS.append(_xf(True, False, False, False, font=1))
+_XFS += [_xf(*f) for f in CELL_FORMATS]
 STYLES = (
     f'<styleSheet xmlns="{NS}">'
     '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
     '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
-    '<fills count="2"><fill><patternFill patternType="none"/></fill>'
-    '<fill><patternFill patternType="gray125"/></fill></fills>'
+    '<fills count="3"><fill><patternFill patternType="none"/></fill>'
+    '<fill><patternFill patternType="gray125"/></fill>'
+    '<fill><patternFill patternType="solid"><fgColor rgb="FFFFC7CE"/><bgColor indexed="64"/>'
+    "</patternFill></fill></fills>"
     '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
-    '<xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-    '<xf numFmtId="49" fontId="1" fillId="0" borderId="0" xfId="0" applyNumberFormat="1" applyFont="1"/>'
-    "</cellXfs>"
+    f'<cellXfs count="{len(_XFS)}">{"".join(_XFS)}</cellXfs>'
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     "</styleSheet>"
 )
@@ -444,10 +488,14 @@ def _write_sheet(out, spec: SheetSpec) -> None:
         f"{f'<cols>{cols}</cols>' if cols else ''}<sheetData>".encode()
     )
     parts = [_row_xml(1, spec.headers, letters, spec.text_columns, header=True)]
+    plain = not (spec.quote_prefix or spec.wrap_columns)
     for number, row in enumerate(spec.rows, 2):
         if len(row) > len(letters):
             letters += [_column_letters(i) for i in range(len(letters), len(row))]
-        parts.append(_row_xml(number, row, letters, spec.text_columns))
+        if plain and row.__class__ is not MarkedRow:
+            parts.append(_row_xml(number, row, letters, spec.text_columns))
+        else:
+            parts.append(_styled_row_xml(number, row, letters, spec))
         if len(parts) >= 2000:
             out.write("".join(parts).encode())
             parts.clear()
@@ -464,6 +512,35 @@ def _row_xml(number: int, values, letters, text_columns, *, header: bool = False
             cells.append(f'<c r="{ref}"><v>{value!r}</v></c>')
         elif value:
             style = STYLE_HEADER if header else (STYLE_TEXT if i in text_columns else 0)
+            text = value.translate(XML_TEXT) if XML_SPECIAL.search(value) else value
+            cells.append(
+                f'<c r="{ref}" t="inlineStr"{f" s={chr(34)}{style}{chr(34)}" if style else ""}>'
+                f'<is><t xml:space="preserve">{text}</t></is></c>'
+            )
+    return f'<row r="{number}">{"".join(cells)}</row>'
+
+
+def _styled_row_xml(number: int, values, letters, spec: SheetSpec) -> str:
+    """A row of a file meant to be read back in: formula triggers kept as typed under the
+    quote-prefix style (Excel, WPS and LibreOffice show it as text and keep it text when the cell
+    is edited), marked cells filled, long text wrapped."""
+    marked = getattr(values, "marked", frozenset())
+    cells = []
+    for i, raw in enumerate(values):
+        ref = f"{letters[i]}{number}"
+        if raw.__class__ is str and spec.quote_prefix:
+            value, quote = raw, raw.startswith(FORMULA_TRIGGERS)
+        else:
+            value, quote = export_cell(raw), False
+        text_format, fill, wrap = i in spec.text_columns, i in marked, i in spec.wrap_columns
+        if isinstance(value, int | float):
+            style = STYLE_INDEX[(False, False, fill, False)]
+            cells.append(f'<c r="{ref}"{f" s={chr(34)}{style}{chr(34)}" if style else ""}>'
+                         f"<v>{value!r}</v></c>")  # fmt: skip
+        elif value or fill:
+            style = STYLE_INDEX[
+                (text_format, quote, fill, False) if not wrap else (False, False, False, True)
+            ]
             text = value.translate(XML_TEXT) if XML_SPECIAL.search(value) else value
             cells.append(
                 f'<c r="{ref}" t="inlineStr"{f" s={chr(34)}{style}{chr(34)}" if style else ""}>'

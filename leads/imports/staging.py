@@ -22,7 +22,7 @@ from core.crypto import blind_indexer
 from leads.imports.cleaning import Problem
 from leads.imports.columns import COLUMNS_BY_FIELD, ColumnPlan, Layout
 from leads.imports.sizes import size
-from leads.imports.spreadsheets import cell_text
+from leads.imports.spreadsheets import cell_text, lost_digits
 from leads.models import ID_NUMBER_INDEX, PHONE_INDEX
 
 MEMO_LIMIT = 50_000  # distinct values remembered per repeating column and analysis
@@ -242,7 +242,9 @@ def prepare_block(block: list[tuple[int, list]], layout: Layout) -> tuple:
     values, problems = clean_columns(rows, layout)
     rejected, bad = [], sorted(problems)
     for position in bad:
-        cells = [cell_text(c) for c in rows[position]]
+        # A number whose digits Excel already lost stays a number: the rejected-rows file
+        # writes it back as one, so that it can never read back as a plausible identifier.
+        cells = [c if lost_digits(c) else cell_text(c) for c in rows[position]]
         rejected.append([numbers[position], cells, [list(p) for p in problems[position]]])
     count = len(rows)
     _delete([numbers, *values.values()], bad)

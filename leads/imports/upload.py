@@ -2,6 +2,7 @@
 cleaned, checked against the file and the database, and staged in encrypted chunks."""
 
 import logging
+import re
 import time
 from collections import Counter
 from operator import itemgetter
@@ -40,7 +41,7 @@ def receive(
         batch = ImportBatch.objects.create(
             file_name=PurePath(file_name).name[:255],
             file_size=len(data),
-            source=(source or PurePath(file_name).stem)[:100],
+            source=(source or default_source(file_name))[:100],
             on_duplicate=on_duplicate,
             created_by=actor,
         )
@@ -50,6 +51,26 @@ def receive(
                 batch=batch, kind=ChunkKind.UPLOAD, number=number, data=piece
             )
     return batch
+
+
+# Our rejected-rows file is named "<original stem>-被拒行.xlsx"; a browser may add " (1)".
+REJECTED_FILE_STEM = re.compile(r"^(?P<original>.+)-被拒行(?:\s*\(\d+\))?$")
+
+
+def default_source(file_name: str) -> str:
+    """The source (渠道) of an upload the operator gave none: the file's name, except for our own
+    rejected-rows file, which keeps the source of the batch it came from (the newest batch of
+    that original name), so that fixed rows land in the channel they were collected in."""
+    stem = PurePath(file_name).stem
+    match = REJECTED_FILE_STEM.match(stem)
+    if match is None:
+        return stem
+    original = match["original"]
+    candidates = ImportBatch.objects.filter(file_name__startswith=f"{original}.").order_by("-pk")
+    for name, source in candidates.values_list("file_name", "source")[:20]:
+        if PurePath(name).stem == original:
+            return source or original
+    return original
 
 
 def _read_upload(batch: ImportBatch) -> bytes:
