@@ -2,9 +2,10 @@ from django.contrib import admin
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from collision.models import CollisionResult
+from collision.models import CheckOutcome, CollisionResult, UserStatusChoice
 from core.admin import ReadOnlyAdmin, reveal_pii
 from core.masking import mask_phone
+from jobs.admin import CheckJobListFilter
 from leads.admin_pii import (
     BlindIndexSearchMixin,
     PersonalDataPagesMixin,
@@ -14,12 +15,49 @@ from leads.admin_pii import (
 from leads.exports.admin import CollisionExportMixin
 
 
+class VerdictFilter(admin.SimpleListFilter):
+    """The job page's breakdown: marketable, not marketable by status (0–3), failed."""
+
+    title = gettext_lazy("结论")
+    parameter_name = "verdict"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("marketable", _("可营销")),
+            *[(f"status_{s.value}", _("不可营销 · %s") % s.label) for s in UserStatusChoice],
+            ("failed", _("撞库失败")),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        if value == "marketable":
+            return queryset.filter(is_marketable=True)
+        if value == "failed":
+            return queryset.exclude(outcome=CheckOutcome.ANSWERED)
+        status = value.removeprefix("status_")
+        if status.isdigit():
+            return queryset.filter(
+                outcome=CheckOutcome.ANSWERED, is_marketable=False, user_status=int(status)
+            )
+        return queryset.none()
+
+
 @admin.register(CollisionResult)
 class CollisionResultAdmin(
     CollisionExportMixin, PersonalDataPagesMixin, BlindIndexSearchMixin, ReadOnlyAdmin
 ):
     lead_path = "lead__"
-    list_filter = ["partner", "outcome", "user_status", "is_marketable", "checked_at"]
+    list_filter = [
+        "partner",
+        VerdictFilter,
+        "outcome",
+        "user_status",
+        "is_marketable",
+        CheckJobListFilter,
+        "checked_at",
+    ]
     search_fields = ["lead__source"]
     search_help_text = gettext_lazy("输入完整手机号或身份证号查找")
     date_hierarchy = "checked_at"

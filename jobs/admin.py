@@ -1,19 +1,59 @@
+from dataclasses import asdict, dataclass
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
+from django.db.models import Count
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_tasks_db.models import DBTaskResult
 
+from collision.models import CheckOutcome, CollisionResult, UserStatusChoice
 from core.admin import ReadOnlyAdmin
-from jobs.models import COUNTERS, Job, JobState
+from jobs.models import COUNTERS, Job, JobKind, JobState
 from jobs.services import cancel_job
+from pushes.models import Push, PushState
 
 # The task queue's own rows are plumbing (English pages, args as JSON): a job's page says what
 # a job is doing, and a stuck task is looked at from the shell.
 admin.site.unregister(DBTaskResult)
+
+
+class JobListFilter(admin.SimpleListFilter):
+    """``?job=<id>``: the rows one job wrote (check results, pushes), as its page links to them.
+    Offers the selected job and the newest few, never a choice list of every job."""
+
+    title = gettext_lazy("任务")
+    parameter_name = "job"
+    kind: str = ""
+
+    def lookups(self, request, model_admin):
+        jobs = Job.objects.filter(kind=self.kind).select_related("partner")
+        shown = list(jobs[:10])
+        selected = self.value()
+        if selected and selected.isdigit() and all(str(j.pk) != selected for j in shown):
+            shown += list(jobs.filter(pk=selected))
+        return [(str(job.pk), str(job)) for job in shown]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        return queryset.filter(job_id=int(value))
+
+
+class CheckJobListFilter(JobListFilter):
+    kind = JobKind.CHECK
+
+
+class PushJobListFilter(JobListFilter):
+    kind = JobKind.PUSH
 
 
 def progress_bar(job: Job):
@@ -43,13 +83,12 @@ class JobAdmin(ReadOnlyAdmin):
     list_select_related = ["partner", "created_by"]
     actions = ["cancel_jobs"]
     change_form_template = "admin/jobs/job/change_form.html"
+    # State, progress and outcome live in the page's live block at the top (refreshed from
+    # progress_view), never as static fields that go stale while the job runs.
     fields = [
         "kind",
         "partner",
         "description",
-        "state",
-        "progress",
-        "outcome",
         "pause_reason",
         "paused_until",
         "last_error",
@@ -85,8 +124,14 @@ class JobAdmin(ReadOnlyAdmin):
 
     def progress_view(self, request, job_id):
         job = self._job(request, job_id)
+        eta = eta_seconds(job)
         return JsonResponse(
             {
+                "breakdown": [asdict(bucket) for bucket in job_breakdown(job)],
+                "eta_seconds": eta,
+                "eta_text": eta_text(eta),
+                "counted_text": _("已处理 %(processed)s / 共 %(total)s 条")
+                % {"processed": job.processed, "total": job.total},
                 "state": job.state,
                 "state_label": job.get_state_display(),
                 "total": job.total,
@@ -131,6 +176,8 @@ class JobAdmin(ReadOnlyAdmin):
             and self.has_cancel_permission(request, job),
             "progress_url": reverse("admin:jobs_job_progress", args=[object_id]),
             "cancel_url": reverse("admin:jobs_job_cancel", args=[object_id]),
+            "breakdown": job_breakdown(job) if job is not None else [],
+            "eta_text": eta_text(eta_seconds(job)) if job is not None else "",
         }
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
@@ -158,3 +205,97 @@ def job_outcome_text(job: Job) -> str:
         "failed": job.failed,
         "skipped": job.skipped,
     }
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One line of a job's breakdown; ``url`` lists exactly ``count`` rows ("" if none can)."""
+
+    key: str
+    label: str
+    count: int
+    url: str = ""
+
+
+def job_breakdown(job: Job) -> list[Bucket]:
+    """Where each of the job's ``total`` leads stands: the counts always add up to ``total``
+    (the last bucket, not yet processed, takes the remainder). Counts of outcomes are read from
+    the job's own result rows (one GROUP BY on the indexed job FK), so each matches the list its
+    link opens, even after a reconciliation changed a push's state."""
+    buckets = _check_buckets(job) if job.kind == JobKind.CHECK else _push_buckets(job)
+    remaining = max(job.total - sum(bucket.count for bucket in buckets), 0)
+    if remaining or not job.is_final:
+        buckets.append(Bucket("remaining", _("尚未处理"), remaining))
+    return buckets
+
+
+def _list_url(name: str, job: Job, **params) -> str:
+    return f"{reverse(name)}?{urlencode({'job': job.pk, **params})}"
+
+
+def _check_buckets(job: Job) -> list[Bucket]:
+    counts: dict[str, int] = {}
+    rows = (
+        CollisionResult.objects.filter(job=job)
+        .values_list("outcome", "user_status", "is_marketable")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for outcome, user_status, is_marketable, n in rows:
+        if outcome != CheckOutcome.ANSWERED:
+            verdict = "failed"
+        elif is_marketable:
+            verdict = "marketable"
+        else:
+            verdict = f"status_{user_status}"
+        counts[verdict] = counts.get(verdict, 0) + n
+    url = "admin:collision_collisionresult_changelist"
+    buckets = [Bucket("marketable", _("可营销"), counts.get("marketable", 0))]
+    for status in UserStatusChoice:
+        label = _("不可营销 · %s") % status.label
+        if status == UserStatusChoice.NEW:
+            label = _("不可营销 · %s（平台标记不可营销）") % status.label
+        key = f"status_{status.value}"
+        buckets.append(Bucket(key, label, counts.get(key, 0)))
+    buckets.append(Bucket("failed", _("撞库失败"), counts.get("failed", 0)))
+    buckets = [Bucket(b.key, b.label, b.count, _list_url(url, job, verdict=b.key)) for b in buckets]
+    # Leads deleted or erased after the job began count as processed, with nothing to check.
+    gone = max(job.processed - sum(b.count for b in buckets), 0)
+    if gone:
+        buckets.append(Bucket("gone", _("未撞库（线索已删除或已擦除）"), gone))
+    return buckets
+
+
+def _push_buckets(job: Job) -> list[Bucket]:
+    states = dict(
+        Push.objects.filter(job=job).values_list("state").annotate(n=Count("id")).order_by()
+    )
+    url = "admin:pushes_push_changelist"
+    buckets = [
+        Bucket(state.value, state.label, states.get(state, 0), _list_url(url, job, state=state))
+        for state in (PushState.ACCEPTED, PushState.REJECTED, PushState.UNKNOWN, PushState.FAILED)
+    ]
+    sending = states.get(PushState.PENDING, 0) + states.get(PushState.SENDING, 0)
+    if sending:
+        buckets.append(Bucket("sending", _("发送中"), sending))
+    # Skips leave no push row; their reasons are not recorded yet (only their number).
+    buckets.append(Bucket("skipped", _("跳过（不可营销、已推送或资料不全）"), job.skipped))
+    return buckets
+
+
+def eta_seconds(job: Job) -> int | None:
+    """Time left at the rate so far, while the job runs (None when it does not, or too early)."""
+    if job.state != JobState.RUNNING or not job.started_at or not job.processed:
+        return None
+    elapsed = (timezone.now() - job.started_at).total_seconds()
+    if elapsed <= 0:
+        return None
+    return round((job.total - job.processed) * elapsed / job.processed)
+
+
+def eta_text(seconds: int | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return _("预计不到 1 分钟完成")
+    return _("预计还需约 %s 分钟") % round(seconds / 60)

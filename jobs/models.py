@@ -96,9 +96,8 @@ class Job(models.Model):
         ]
 
     def __str__(self):
-        return (
-            f"#{self.pk} {self.get_kind_display()} → {self.partner_id} ({self.get_state_display()})"
-        )
+        # No state here: the page's title would freeze it while the live block moves on.
+        return f"#{self.pk} {self.get_kind_display()} → {self.partner.name}"
 
     @property
     def percent(self) -> int:

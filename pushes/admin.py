@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.admin import ReadOnlyAdmin, reveal_pii
+from jobs.admin import PushJobListFilter
 from leads.admin_pii import BlindIndexSearchMixin, PersonalDataPagesMixin, related_lead_columns
 from leads.exports.admin import PushExportMixin
 from partners.calls import PartnerUnavailable
@@ -17,7 +18,7 @@ from pushes.services import reconcile_unknown_pushes, retry_unknown_pushes
 @admin.register(Push)
 class PushAdmin(PushExportMixin, PersonalDataPagesMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
     lead_path = "lead__"
-    list_filter = ["partner", "state", "created_at"]
+    list_filter = ["partner", "state", PushJobListFilter, "created_at"]
     search_fields = ["lead__source"]  # the partner's message is sealed: not searchable
     search_help_text = gettext_lazy("输入完整手机号或身份证号查找，或输入来源名称")
     date_hierarchy = "created_at"
