@@ -59,9 +59,66 @@ def test_operator_uploads_previews_confirms_and_downloads_rejected_rows(live_ser
         download.value.save_as(saved)
 
     fixed = read_xlsx(saved.read_bytes())
-    assert fixed[0][-1] == "错误原因" and fixed[1][1] == "452159198001010000"
+    assert fixed[0][:2] == ["原行号", "手机号"] and fixed[0][-1] == "错误原因"
+    assert fixed[1][:3] == [4, rows[2][0], "452159198001010000"]
     assert "末 3 位是 000" in fixed[1][-1]
     assert Lead.objects.filter(source="渠道E").count() == 3
+
+
+def rejected_lines(page) -> list[list[str]]:
+    """The preview's rejected cells (column, masked value, reason), without the row number."""
+    return [
+        [cell.inner_text() for cell in row.query_selector_all("td")][1:]
+        for row in page.query_selector_all("tr.rejected-row")
+    ]
+
+
+def upload_file(page, base_url: str, path, source: str = "") -> None:
+    page.goto(f"{base_url}/admin/leads/lead/")
+    page.click("a.import_link")
+    page.set_input_files("#id_import_file", str(path))
+    if source:
+        page.fill("#id_source", source)
+    page.click("#import-form input[type=submit]")
+    page.wait_for_selector("#batch-counts")
+
+
+def test_the_rejected_rows_uploaded_again_unchanged_import_nothing_for_the_same_reasons(
+    live_server, tmp_path
+):
+    from tests.test_rejected_round_trip import original_file
+
+    operator()
+    upload = tmp_path / "渠道F-名单.xlsx"
+    upload.write_bytes(original_file())  # destroyed IDs, a +86 phone, "=1+1", a valid row
+
+    with browser_page() as page:
+        log_in(page, live_server.url, "operator", PASSWORD)
+        upload_file(page, live_server.url, upload, source="渠道F")
+        assert (page.inner_text("#count-new"), page.inner_text("#count-invalid")) == ("1", "4")
+        first = rejected_lines(page)
+        assert len(first) == 4 and "存成了数字" in first[1][2]
+        page.click("#batch-actions input[name=confirm]")
+        assert "已新增 1 条" in page.inner_text("#result-summary")
+
+        with page.expect_download() as download:
+            page.click("#download-rejected")
+        assert download.value.suggested_filename == "渠道F-名单-被拒行.xlsx"
+        saved = tmp_path / download.value.suggested_filename
+        download.value.save_as(saved)
+
+        upload_file(page, live_server.url, saved)  # unchanged, no source given
+        assert (page.inner_text("#count-new"), page.inner_text("#count-invalid")) == ("0", "4")
+        assert rejected_lines(page) == first
+        recognised = page.inner_text("#batch-counts")
+        assert "原行号" not in recognised and "未识别" not in recognised  # they are ours
+        page.screenshot(path=str(tmp_path / "re-upload.png"), full_page=True)
+        assert page.query_selector("#batch-actions input[name=confirm]") is None
+
+    assert Lead.objects.count() == 1
+    again = ImportBatch.objects.latest("pk")
+    assert again.file_name == "渠道F-名单-被拒行.xlsx" and again.source == "渠道F"
+    assert again.unknown_columns == []
 
 
 def test_batch_page_follows_a_background_run_with_a_progress_bar(live_server):

@@ -85,6 +85,9 @@ def test_upload_preview_confirm_and_download_rejected_rows_in_the_admin():
     assert Lead.objects.filter(source="渠道C", created_by=user).count() == 3
 
     download = client.get(reverse("admin:leads_importbatch_rejected", args=[batch.pk]))
+    assert (
+        "filename*=utf-8''leads-%E8%A2%AB%E6%8B%92%E8%A1%8C.xlsx" in download["Content-Disposition"]
+    )
     rejected = read_xlsx(b"".join(download.streaming_content))
     assert rejected[0][-1] == "错误原因" and rejected[1][:3] == [4, rows[2][0], rows[2][1]]
     record = ExportRecord.objects.get(kind=ExportKind.REJECTED_ROWS)

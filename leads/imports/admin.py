@@ -81,6 +81,10 @@ class InMemoryUploadHandler(FileUploadHandler):
         )
 
 
+# The columns our rejected-rows file adds: read back, they are neither data nor unknown.
+OUR_COLUMNS = {"reason", "row_number"}
+
+
 class ImportForm(forms.Form):
     import_file = forms.FileField(
         label=gettext_lazy("线索文件"),
@@ -265,7 +269,9 @@ class ImportBatchAdmin(ReadOnlyAdmin):
             "title": _("导入批次 #%(id)s：%(name)s") % {"id": batch.pk, "name": batch.file_name},
             "opts": self.opts,
             "batch": batch,
-            "known_columns": [c for c in batch.columns if c["field"] and c["field"] != "reason"],
+            "known_columns": [
+                c for c in batch.columns if c["field"] and c["field"] not in OUR_COLUMNS
+            ],
             "rejected": rejected.rejected_preview(batch, reveal=reveal)
             if batch.rows_rejected
             else [],
@@ -354,7 +360,7 @@ class ImportBatchAdmin(ReadOnlyAdmin):
         if again := upload.REJECTED_FILE_STEM.match(stem):  # rejected rows of rejected rows
             stem = again["original"]
         return FileResponse(
-            iter([content]),
+            io.BytesIO(content),  # a file-like object: an iterator would get no file name
             as_attachment=True,
             filename=f"{stem}-被拒行.xlsx",
             content_type=XLSX_TYPE,
