@@ -11,11 +11,12 @@ import pytest
 
 from leads.imports import services
 from leads.imports.rejected import rejected_preview, rejected_rows_file
-from leads.imports.spreadsheets import cell_text, open_sheet
+from leads.imports.spreadsheets import SheetSpec, cell_text, open_sheet, write_xlsx
 from leads.imports.upload import default_source
 from leads.models import ImportBatch, ImportState, Lead
 from leads.validators import validate_id_number
 from tests.import_files import CHINESE_HEADERS, lead_rows, read_xlsx, xlsx_bytes
+from tests.test_export_neutralisation import TRIGGERS
 
 pytestmark = pytest.mark.django_db
 
@@ -126,3 +127,14 @@ def test_a_re_upload_keeps_the_source_of_the_batch_it_came_from(first):
     assert chosen.source == "渠道G"  # the operator's choice wins
     assert default_source("别的名单-被拒行.xlsx") == "别的名单"  # no such batch: its name
     assert default_source("渠道H.xlsx") == "渠道H"
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+def test_a_file_read_back_keeps_every_formula_trigger_as_typed_text(trigger):
+    data = write_xlsx(
+        [SheetSpec("数据", ["甲", "乙"], [[trigger, "x"]], frozenset({0}), quote_prefix=True)]
+    )
+    read = list(open_sheet(data, "x.xlsx").rows)[1][0]
+    assert read == trigger.replace("\r", "\n")  # XML reads a carriage return as a line feed
+    assert "<f>" not in zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml").decode()
+    assert openpyxl.load_workbook(io.BytesIO(data)).active["A2"].quotePrefix  # text, also on edit
