@@ -83,19 +83,15 @@ class JobAdmin(ReadOnlyAdmin):
     list_select_related = ["partner", "created_by"]
     actions = ["cancel_jobs"]
     change_form_template = "admin/jobs/job/change_form.html"
-    # State, progress and outcome live in the page's live block at the top (refreshed from
-    # progress_view), never as static fields that go stale while the job runs.
+    # What changes while a job runs (state, progress, outcome, pause, error, start and end) lives
+    # in the page's live block at the top, refreshed from progress_view: never as static fields
+    # that go stale.
     fields = [
         "kind",
         "partner",
         "description",
-        "pause_reason",
-        "paused_until",
-        "last_error",
         "created_by",
         "created_at",
-        "started_at",
-        "finished_at",
     ]
     readonly_fields = fields
 
@@ -130,6 +126,7 @@ class JobAdmin(ReadOnlyAdmin):
                 "breakdown": [asdict(bucket) for bucket in job_breakdown(job)],
                 "eta_seconds": eta,
                 "eta_text": eta_text(eta),
+                "times_text": times_text(job),
                 "counted_text": _("已处理 %(processed)s / 共 %(total)s 条")
                 % {"processed": job.processed, "total": job.total},
                 "state": job.state,
@@ -178,6 +175,7 @@ class JobAdmin(ReadOnlyAdmin):
             "cancel_url": reverse("admin:jobs_job_cancel", args=[object_id]),
             "breakdown": job_breakdown(job) if job is not None else [],
             "eta_text": eta_text(eta_seconds(job)) if job is not None else "",
+            "times_text": times_text(job) if job is not None else "",
         }
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
@@ -191,19 +189,30 @@ class JobAdmin(ReadOnlyAdmin):
 
 
 def job_outcome_text(job: Job) -> str:
-    if job.kind == "check":
-        return _("可营销 %(marketable)s · 失败 %(errors)s") % {
+    """The job's counters in one line that adds up to its total (for the job list)."""
+    remaining = job.total - job.processed
+    if job.kind == JobKind.CHECK:
+        return _(
+            "可营销 %(marketable)s · 不可营销 %(unmarketable)s · 失败 %(errors)s"
+            " · 未处理 %(remaining)s（共 %(total)s）"
+        ) % {
             "marketable": job.marketable,
+            "unmarketable": job.processed - job.marketable - job.errors,
             "errors": job.errors,
+            "remaining": remaining,
+            "total": job.total,
         }
     return _(
-        "接收 %(accepted)s · 拒绝 %(rejected)s · 未知 %(unknown)s · 未送达 %(failed)s · 跳过 %(skipped)s"
+        "接收 %(accepted)s · 拒绝 %(rejected)s · 未知 %(unknown)s · 未送达 %(failed)s"
+        " · 跳过 %(skipped)s · 未处理 %(remaining)s（共 %(total)s）"
     ) % {
         "accepted": job.accepted,
         "rejected": job.rejected,
         "unknown": job.unknown,
         "failed": job.failed,
         "skipped": job.skipped,
+        "remaining": remaining,
+        "total": job.total,
     }
 
 
@@ -299,3 +308,15 @@ def eta_text(seconds: int | None) -> str:
     if seconds < 60:
         return _("预计不到 1 分钟完成")
     return _("预计还需约 %s 分钟") % round(seconds / 60)
+
+
+def times_text(job: Job) -> str:
+    def at(moment):
+        return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
+
+    parts = []
+    if job.started_at:
+        parts.append(_("开始于 %s") % at(job.started_at))
+    if job.finished_at:
+        parts.append(_("结束于 %s") % at(job.finished_at))
+    return " · ".join(parts)

@@ -4,7 +4,7 @@ a real worker runs it, the progress bar moves; a second job is cancelled from it
 import pytest
 from django.test import override_settings
 
-from jobs.models import Job, JobState
+from jobs.models import Job, JobKind, JobState
 from partners.models import Partner
 from tests.browser import browser_page, log_in, operator_user, requires_chromium
 from tests.workers import DB_TASKS, start_worker
@@ -75,3 +75,54 @@ def test_check_job_progress_moves_and_a_second_job_is_cancelled(
     assert second_job.state == JobState.CANCELLED and second_job.processed == 0
     first_job.refresh_from_db()
     assert first_job.processed > 0 and first_job.state != JobState.CANCELLED
+
+
+DUMMY_TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+
+
+def test_job_page_shows_one_live_status_and_a_breakdown_whose_links_list_those_leads(
+    live_server, partner, sandbox, make_leads
+):
+    """The page opens on a queued job; the job runs; without a reload the one status at the top
+    says 已完成, the breakdown adds up to the total, and a count's link lists that many rows."""
+    from jobs.runner import run_job
+    from jobs.services import create_job
+    from leads.models import Lead
+
+    make_leads(40)
+    operator_user("operator", "correct-horse-battery")
+    with override_settings(TASKS=DUMMY_TASKS):  # queued, not run, until the test runs it
+        job = create_job(
+            kind=JobKind.CHECK,
+            partner=partner,
+            lead_ids=list(Lead.objects.values_list("pk", flat=True)),
+        )
+    with browser_page() as page:
+        log_in(page, live_server.url, "operator", "correct-horse-battery")
+        page.goto(f"{live_server.url}/admin/jobs/job/{job.pk}/change/")
+        assert page.inner_text("#job-state") == "排队中"
+        assert partner.name in page.inner_text("#content")
+        remaining = page.inner_text("#job-breakdown li[data-key=remaining] .job-bucket-count")
+        assert remaining == "40"
+
+        run_job(job.pk)
+        page.wait_for_function(
+            "() => document.getElementById('job-live').dataset.settled === '1'", timeout=30_000
+        )
+        assert page.inner_text("#job-state") == "已完成"
+        assert "结束于" in page.inner_text("#job-times")  # the end time arrives live too
+        content = page.inner_text("#content")
+        assert "排队中" not in content and content.count("已完成") == 1
+        counts = {
+            item.get_attribute("data-key"): int(
+                item.query_selector(".job-bucket-count").inner_text()
+            )
+            for item in page.query_selector_all("#job-breakdown li")
+        }
+        assert sum(counts.values()) == 40 and "remaining" not in counts
+        assert counts["marketable"] > 0
+        page.screenshot(path="/tmp/job-page.png", full_page=True)
+
+        page.click("#job-breakdown li[data-key=marketable] a")
+        page.wait_for_selector("#result_list")
+        assert len(page.query_selector_all("#result_list tbody tr")) == counts["marketable"]

@@ -86,6 +86,16 @@ def test_a_finished_check_job_page_adds_up_and_links_to_each_outcome(
         key: int(b["count"]) for key, b in buckets.items()
     }
     assert answer["eta_text"] == ""  # finished: no estimate
+    assert_the_job_list_adds_up(operator_client, job)
+
+
+def assert_the_job_list_adds_up(client, job: Job) -> None:
+    """The job list's outcome column: its numbers add up to the total it names."""
+    page = client.get(reverse("admin:jobs_job_changelist")).content.decode()
+    line = re.search(r"(?:可营销|接收) [^<]*（共 (\d+)）", page)
+    assert line and int(line[1]) == job.total
+    parts = re.findall(r" (\d+)(?= ·|（)", " " + line[0])
+    assert sum(map(int, parts)) == job.total, line[0]
 
 
 def test_a_finished_push_job_page_adds_up_and_links_to_each_outcome(
@@ -108,6 +118,7 @@ def test_a_finished_push_job_page_adds_up_and_links_to_each_outcome(
 
     answer = operator_client.get(reverse("admin:jobs_job_progress", args=[job.pk])).json()
     assert sum(b["count"] for b in answer["breakdown"]) == 30
+    assert_the_job_list_adds_up(operator_client, job)
 
 
 def test_a_running_job_shows_an_estimate_and_its_unprocessed_leads(
