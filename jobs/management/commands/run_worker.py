@@ -1,4 +1,5 @@
 import logging
+import signal
 import threading
 
 from django.conf import settings
@@ -42,7 +43,14 @@ class Command(BaseCommand):
             }
             call_command("db_worker", batch=batch, **worker_options)
         finally:
+            # Leaving. db_worker answers a second signal (a process group's SIGTERM and then a
+            # supervisor's) with sys.exit wherever the main thread is: during the interpreter's
+            # wait for the janitor that abandoned it before it removed the heartbeat. Further
+            # signals are ignored for the moment the clean-up takes.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             stop.set()
+            janitor.join()
 
     @staticmethod
     def _janitor(stop: threading.Event) -> None:
