@@ -52,5 +52,10 @@ class PartnerChoiceField(forms.ModelChoiceField):
 
 class ChoosePartnerForm(forms.Form):
     partner = PartnerChoiceField(
-        label=_("合作平台"), queryset=Partner.objects.filter(is_active=True), empty_label=None
+        label=_("合作平台"),
+        queryset=Partner.objects.filter(is_active=True),
+        # Nothing chosen until the operator chooses: a preselected partner is one click from a
+        # check or push sent to the wrong lender.
+        empty_label=_("请选择"),
+        error_messages={"required": _("请先选择合作平台")},
     )

@@ -418,3 +418,16 @@ def test_audit_log_cannot_be_added_changed_or_deleted(admin_client, partner, san
     with pytest.raises(TypeError):
         AuditLogEntry.objects.all().delete()
     assert AuditLogEntry.objects.get(pk=entry.pk).error == ""
+
+
+def test_the_partner_picker_starts_empty_and_acts_only_on_a_chosen_partner(
+    admin_client, partner, make_leads
+):
+    leads = make_leads(2)
+    page = post_action(admin_client, "collision_check", leads).content.decode()
+    assert '<option value="" selected>请选择</option>' in page
+    response = post_action(admin_client, "collision_check", leads, apply="1")
+    assert "请先选择合作平台" in response.content.decode()
+    assert not CollisionResult.objects.exists()
+    post_action(admin_client, "collision_check", leads, apply="1", partner=partner.pk)
+    assert CollisionResult.objects.filter(lead__in=leads).count() == 2
