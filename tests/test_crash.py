@@ -93,10 +93,12 @@ def test_check_job_survives_a_killed_worker(partner, sandbox, make_leads):
     assert job.errors == results.exclude(outcome=CheckOutcome.ANSWERED).count() == 0
     calls = sandbox.calls("/api/collision/v1/advert/check/access/batch")
     audits = AuditLogEntry.objects.filter(operation=Operation.COLLISION_BATCH).count()
-    # A call in flight when the worker died (at most max_concurrency, 2) reached the partner but
-    # never got its audit row, and its chunk is redone. One batch call per chunk: the done ones
-    # once, the unfinished ones once more, and those in flight at the kill once before.
-    in_flight = 2
+    # A call under way when the worker died reached the partner but never got its audit row,
+    # and its chunk is redone. At most one per job thread (threads_for: 4 here), not per partner
+    # slot (2): a thread records its answer after leaving the slot, so while two requests are out
+    # two answered ones may still be unrecorded (CI saw 3). One batch call per chunk: the done
+    # ones once, the unfinished ones once more, and those under way at the kill once before.
+    in_flight = threads_for(Partner.objects.get(pk=partner.pk))
     assert calls - in_flight <= audits <= calls
     assert 12 <= calls <= len(at_kill.done) + len(at_kill.unfinished) + in_flight
     assert len(at_kill.done) + len(at_kill.unfinished) == 12
@@ -122,7 +124,8 @@ def test_push_job_survives_a_killed_worker_without_sending_twice(partner, sandbo
     assert set(pushes.values_list("lead_id", flat=True)) == marketable  # none lost
     assert pushes.count() == len(marketable)  # one push row per lead
     assert not pushes.filter(state__in=[PushState.PENDING, PushState.SENDING]).exists()
-    assert not pushes.filter(message="用户已存在").exists()  # the partner never saw a lead twice
+    # The partner never saw a lead twice (the message is sealed: compared once decrypted).
+    assert "用户已存在" not in {push.message for push in pushes}
     accepted = pushes.filter(state=PushState.ACCEPTED).count()
     unknown = pushes.filter(state=PushState.UNKNOWN).count()
     # At most the pushes the dead worker's threads held: each claims its push in a partner
@@ -137,8 +140,9 @@ def test_push_job_survives_a_killed_worker_without_sending_twice(partner, sandbo
     assert len(at_kill.done) + len(at_kill.unfinished) == 30  # chunks of 5
     redone = {pk for chunk in at_kill.unfinished for pk in chunk.lead_ids}
     assert not pushes.exclude(lead_id__in=redone).exclude(attempts=1).exists()
-    # A push in flight at the kill (at most max_concurrency, 2) has no audit row.
+    # A push under way at the kill (at most one per job thread, as above) has no audit row.
     audits = AuditLogEntry.objects.filter(operation=Operation.PUSH).count()
-    assert sandbox.calls(PUSH_PATH) - 2 <= audits <= sandbox.calls(PUSH_PATH)
+    threads = threads_for(Partner.objects.get(pk=partner.pk))
+    assert sandbox.calls(PUSH_PATH) - threads <= audits <= sandbox.calls(PUSH_PATH)
     assert job.accepted == accepted and job.unknown == unknown
     assert job.accepted + job.rejected + job.unknown + job.failed + job.skipped == 150
