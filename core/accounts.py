@@ -23,6 +23,17 @@ def _reserved() -> Q:
     return pii | Q(content_type__app_label__in=ACCOUNT_APPS)
 
 
+def has_explicit_permission(user, permission: str) -> bool:
+    """``permission`` ("app.codename") granted to the user or one of their groups. Being a
+    superuser is not enough: the personal-data rights are revealed only by an explicit grant,
+    so Django's superuser shortcut in ``has_perm`` is bypassed on purpose."""
+    if not (user and user.is_active and user.is_authenticated):
+        return False
+    app_label, codename = permission.split(".")
+    grants = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    return grants.filter(Q(user=user) | Q(group__user=user)).exists()
+
+
 def grantable_permissions(actor) -> QuerySet[Permission]:
     permissions = Permission.objects.select_related("content_type")
     return permissions if actor.is_superuser else permissions.exclude(_reserved())

@@ -5,8 +5,7 @@ search) are ``leads.admin_pii``: core imports no other app."""
 
 from django.contrib import admin
 from django.contrib.auth import admin as auth_admin
-from django.contrib.auth.models import Group, Permission, User
-from django.db.models import Q
+from django.contrib.auth.models import Group, User
 
 from core import accounts
 from core.lockout import unlock_sign_in
@@ -16,13 +15,8 @@ PII_PERMISSION = "leads.view_lead_pii"
 
 
 def can_view_pii(user) -> bool:
-    """Only an explicit grant (to the user or a group) reveals PII: being superuser is not enough,
-    so Django's superuser shortcut in ``has_perm`` is bypassed here on purpose."""
-    if not (user.is_active and user.is_authenticated):
-        return False
-    app_label, codename = PII_PERMISSION.split(".")
-    grants = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
-    return grants.filter(Q(user=user) | Q(group__user=user)).exists()
+    """Only an explicit grant (to the user or a group) reveals PII: being superuser is not enough."""
+    return accounts.has_explicit_permission(user, PII_PERMISSION)
 
 
 def reveal_pii(request) -> bool:

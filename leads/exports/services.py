@@ -9,11 +9,10 @@ personal-data access log).
 
 from dataclasses import dataclass
 
-from django.contrib.auth.models import Permission
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.accounts import has_explicit_permission
 from core.errors import NotAllowed
 from leads.access_log import record_access
 from leads.exports.resources import FILE_STEMS, RESOURCES
@@ -25,16 +24,6 @@ FORMATS = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "csv": "text/csv; charset=utf-8",
 }
-
-
-def has_explicit_permission(user, permission: str) -> bool:
-    """Granted to the user or one of their groups; being superuser is not enough (as
-    ``core.admin.can_view_pii``)."""
-    if not (user and user.is_active and user.is_authenticated):
-        return False
-    app_label, codename = permission.split(".")
-    grants = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
-    return grants.filter(Q(user=user) | Q(group__user=user)).exists()
 
 
 def can_export_pii(user) -> bool:
