@@ -59,16 +59,12 @@ class PushProfile:
 
 
 def missing_fields(lead) -> list[str]:
-    """Fields the push spec requires that this lead lacks (it cannot be pushed without them):
-    the enumerations and integers, which have no empty value. Free text goes out as "" when
+    """The lead's fields (by our names, so that the caller can label them) that the push spec
+    requires and this lead lacks: the enumerations and integers (eduLevel, emergencyRelation,
+    socialInsurancePayed, zhimaScore), which have no empty value. Free text goes out as "" when
     the list had none. ``lead``: anything with the lead's field names (no model is imported)."""
-    required = {
-        "eduLevel": lead.edu_level,
-        "emergencyRelation": lead.emergency_relation,
-        "socialInsurancePayed": lead.social_insurance_paid,
-        "zhimaScore": lead.zhima_score,
-    }
-    return [name for name, value in required.items() if value in (None, "")]
+    required = ("edu_level", "emergency_relation", "social_insurance_paid", "zhima_score")
+    return [name for name in required if getattr(lead, name) in (None, "")]
 
 
 def profile_of(lead) -> PushProfile:
