@@ -21,6 +21,16 @@ from leads.imports.admin import ImportBatchAdmin, LeadImportMixin
 from leads.models import ExportRecord, ImportBatch, Lead, PersonalDataAccess
 from leads.selectors import lead_timeline
 from partners.calls import PartnerUnavailable
+from pushes.lead_list import (
+    CheckJobFilter,
+    CheckVerdictFilter,
+    CreatedRangeFilter,
+    ImportBatchFilter,
+    PushStandingFilter,
+    StandingChangeList,
+    StandingPartnerFilter,
+    standing_columns,
+)
 from pushes.services import push_leads
 
 ACTION_JOB_KINDS = {"collision_check": JobKind.CHECK, "push_to_partner": JobKind.PUSH}
@@ -48,7 +58,19 @@ class LeadAdmin(
     admin.ModelAdmin,
 ):
     form = LeadForm
-    list_filter = ["source", *(f.name for f in LEAD_FIELDS if f.filtered), "created_at"]
+    # Where leads stand (pushes.lead_list): the partner chosen scopes the columns and the check
+    # and push filters; batch and job are id parameters (the batch and job pages link to them).
+    list_filter = [
+        StandingPartnerFilter,
+        CheckVerdictFilter,
+        PushStandingFilter,
+        ImportBatchFilter,
+        CheckJobFilter,
+        "source",
+        *(f.name for f in LEAD_FIELDS if f.filtered),
+        "created_at",
+        CreatedRangeFilter,
+    ]
     search_fields = ["source"]
     search_help_text = gettext_lazy("输入完整手机号或身份证号查找线索，或输入来源名称")
     list_per_page = 50
@@ -62,7 +84,12 @@ class LeadAdmin(
             for f in LEAD_FIELDS
             if f.listed
         ]
-        return ["id", *columns, "source", "created_at"]
+        standing = standing_columns(request, self.admin_site)
+        return ["id", *columns, *standing, "source", "created_at"]
+
+    def get_changelist(self, request, **kwargs):
+        return StandingChangeList  # loads the standing columns for the page's rows at once
+
 
     def get_list_display_links(self, request, list_display):
         return ["id"]

@@ -1,0 +1,322 @@
+"""The lead list shows where each lead stands (issue 13, finding 4): the newest check outcome and
+push state, for the partner chosen or per active partner, each linking to the row behind it;
+filters by partner, check outcome, push state, import batch, check job and a from–to date range
+whose groups add up to the list's total; a select-across action gets exactly the filtered set;
+and the page loads its standing in two queries, whatever the page size."""
+
+import datetime
+import re
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from collision.models import CheckOutcome, CollisionResult
+from jobs.models import Job, JobKind, JobState
+from leads.models import ImportBatch, ImportState, Lead
+from partners.models import Partner
+from pushes.lead_standing import CHECK_VERDICTS, PUSH_STANDINGS
+from pushes.models import Push, PushState
+from tests.browser import operator_user
+from tests.conftest import log_in_verified
+
+pytestmark = pytest.mark.django_db
+LIST = "/admin/leads/lead/"
+ROW_ID = re.compile(r'<th class="field-id"><a href="/admin/leads/lead/(\d+)/change/')
+
+
+def other_partner(name="乙平台", **extra) -> Partner:
+    return Partner.objects.create(
+        name=name,
+        slug=f"p{Partner.objects.count() + 1}",
+        test_base_url="http://127.0.0.1:9/",
+        push_url="http://127.0.0.1:9/push",
+        utm_source="other",
+        client_id="OTHER",
+        secret_key="k" * 16,
+        **extra,
+    )
+
+
+def checked(lead, partner, *, marketable=None, status=0, failed=False, ago=0, job=None):
+    """A check result: marketable (status 0, flag 1), not (status, or the flag 0), or failed."""
+    when = timezone.now() - datetime.timedelta(minutes=ago)
+    if failed:
+        fields = {"outcome": CheckOutcome.CALL_FAILED}
+    else:
+        flag = bool(marketable) if marketable is not None else False
+        fields = {
+            "outcome": CheckOutcome.ANSWERED,
+            "user_status": status,
+            "marketable": flag,
+            "is_marketable": flag and status == 0,
+        }
+    return CollisionResult.objects.create(
+        lead=lead, partner=partner, checked_at=when, job=job, **fields
+    )
+
+
+def pushed(lead, partner, state, *, ago=0):
+    return Push.objects.create(
+        lead=lead,
+        partner=partner,
+        state=state,
+        created_at=timezone.now() - datetime.timedelta(minutes=ago),
+    )
+
+
+def listed_ids(client, query="") -> list[int]:
+    response = client.get(f"{LIST}?{query}")
+    assert response.status_code == 200, response.status_code
+    return [int(pk) for pk in ROW_ID.findall(response.content.decode())]
+
+
+def count_of(client, query="") -> int:
+    response = client.get(f"{LIST}?{query}")
+    assert response.status_code == 200
+    return response.context["cl"].result_count
+
+
+def cells(client, query, lead) -> tuple[str, str]:
+    """The check and push cells of ``lead``'s row."""
+    html = client.get(f"{LIST}?{query}").content.decode()
+    row = re.search(rf"lead/{lead.pk}/change/.*?</tr>", html, re.S).group(0)
+    check = re.search(r'<td class="field-check_standing">(.*?)</td>', row, re.S).group(1)
+    push = re.search(r'<td class="field-push_standing">(.*?)</td>', row, re.S).group(1)
+    return check, push
+
+
+@pytest.fixture
+def scene(make_leads, partner):
+    """Five leads with the sandbox partner (甲 of the story) and a second partner:
+    marketable then pushed and accepted; marketable once, newest not (status 2) and a rejected
+    push; failed; never checked; and one marketable only at the other partner, sending."""
+    other = other_partner()
+    a, b, c, d, e = make_leads(5)
+    checked(a, partner, marketable=True)
+    pushed(a, partner, PushState.ACCEPTED)
+    checked(b, partner, marketable=True, ago=10)
+    checked(b, partner, status=2)
+    pushed(b, partner, PushState.FAILED, ago=20)
+    pushed(b, partner, PushState.REJECTED, ago=5)
+    checked(c, partner, failed=True)
+    checked(e, other, marketable=True)
+    checked(e, partner, status=1)
+    pushed(e, other, PushState.SENDING)
+    return {"partner": partner, "other": other, "leads": (a, b, c, d, e)}
+
+
+def test_columns_show_the_newest_check_and_push_with_the_chosen_partner(admin_client, scene):
+    partner = scene["partner"]
+    a, b, c, d, e = scene["leads"]
+    query = f"partner={partner.pk}"
+    html = admin_client.get(f"{LIST}?{query}").content.decode()
+    assert f"撞库结果（{partner.name}）" in html and f"推送状态（{partner.name}）" in html
+
+    check, push = cells(admin_client, query, a)
+    result = CollisionResult.objects.get(lead=a)
+    assert f'href="/admin/collision/collisionresult/{result.pk}/change/"' in check
+    assert "可营销" in check and "已接收" in push
+    assert f"/admin/pushes/push/{Push.objects.get(lead=a).pk}/change/" in push
+
+    check, push = cells(admin_client, query, b)  # the newest of two checks and of two pushes
+    assert "不可营销 · 2 其他渠道已注册" in check and "被拒绝" in push and "未送达" not in push
+    check, push = cells(admin_client, query, c)
+    assert "失败" in check and "未推送" in push and "href" not in push
+    check, push = cells(admin_client, query, d)
+    assert "未撞库" in check and "href" not in check
+    check, push = cells(admin_client, query, e)  # its push went to the other partner
+    assert "不可营销 · 1 本渠道已注册" in check and "未推送" in push
+
+
+def test_with_no_partner_chosen_each_active_partner_has_a_line(admin_client, scene):
+    partner, other = scene["partner"], scene["other"]
+    other_partner("停用平台", is_active=False)
+    e = scene["leads"][4]
+    check, push = cells(admin_client, "", e)
+    assert f"{other.name}：" in check and f"{partner.name}：" in check
+    assert "停用平台" not in check
+    assert check.index(f"{other.name}：") < check.index(f"{partner.name}：")  # by name
+    assert "可营销" in check and "不可营销 · 1" in check
+    assert "发送中" in push and "未推送" in push
+
+
+def test_check_filter_groups_add_up_for_a_partner_and_across_partners(admin_client, scene):
+    partner = scene["partner"]
+    a, b, c, d, e = scene["leads"]
+    by_partner = {
+        verdict: set(listed_ids(admin_client, f"partner={partner.pk}&check={verdict}"))
+        for verdict in CHECK_VERDICTS
+    }
+    assert by_partner == {
+        "marketable": {a.pk},
+        "not_marketable": {b.pk, e.pk},
+        "failed": {c.pk},
+        "unchecked": {d.pk},
+    }
+    across = {
+        verdict: set(listed_ids(admin_client, f"check={verdict}")) for verdict in CHECK_VERDICTS
+    }
+    # Best standing at any partner: e is marketable at the other partner.
+    assert across == {
+        "marketable": {a.pk, e.pk},
+        "not_marketable": {b.pk},
+        "failed": {c.pk},
+        "unchecked": {d.pk},
+    }
+    assert sum(map(len, across.values())) == count_of(admin_client) == 5
+
+
+def test_push_filter_groups_add_up_for_a_partner_and_across_partners(admin_client, scene):
+    partner = scene["partner"]
+    a, b, c, d, e = scene["leads"]
+    by_partner = {
+        key: set(listed_ids(admin_client, f"partner={partner.pk}&push={key}"))
+        for key in PUSH_STANDINGS
+    }
+    assert by_partner == {
+        "none": {c.pk, d.pk, e.pk},
+        "accepted": {a.pk},
+        "rejected": {b.pk},  # its older failed push is not its standing
+        "unknown": set(),
+        "failed": set(),
+        "sending": set(),
+    }
+    across = {key: set(listed_ids(admin_client, f"push={key}")) for key in PUSH_STANDINGS}
+    assert across["sending"] == {e.pk} and across["none"] == {c.pk, d.pk}
+    assert sum(map(len, across.values())) == count_of(admin_client) == 5
+
+
+def test_filters_combine(admin_client, scene):
+    partner = scene["partner"]
+    a, b, *_ = scene["leads"]
+    query = f"partner={partner.pk}&check=not_marketable&push=rejected"
+    assert listed_ids(admin_client, query) == [b.pk]
+    assert listed_ids(admin_client, "partner=abc") == []  # a hand-edited id matches nothing
+
+
+def test_batch_filter_lists_the_batch_and_names_it(admin_client, make_leads):
+    batch = ImportBatch.objects.create(file_name="渠道A-1201.xlsx", state=ImportState.DONE)
+    older = ImportBatch.objects.create(file_name="旧批次.xlsx", state=ImportState.DONE)
+    mine = make_leads(3)
+    make_leads(2)
+    Lead.objects.filter(pk__in=[lead.pk for lead in mine]).update(import_batch=batch)
+    assert sorted(listed_ids(admin_client, f"batch={batch.pk}")) == sorted(m.pk for m in mine)
+    assert listed_ids(admin_client, f"batch={older.pk}") == []
+    html = admin_client.get(f"{LIST}?batch={batch.pk}").content.decode()
+    assert "渠道A-1201.xlsx" in html  # the chosen batch by name, among the recent ones
+
+
+def test_batch_filter_names_a_chosen_batch_older_than_the_recent_ones(admin_client):
+    oldest = ImportBatch.objects.create(file_name="很久以前.xlsx")
+    for n in range(12):
+        ImportBatch.objects.create(file_name=f"新{n}.xlsx")
+    html = admin_client.get(f"{LIST}?batch={oldest.pk}").content.decode()
+    assert "很久以前.xlsx" in html and "新0.xlsx" not in html  # 10 newest + the chosen one
+
+
+def test_created_range_includes_both_days_and_keeps_the_other_filters(admin_client, make_leads):
+    leads = make_leads(4)
+    days = ["2026-11-01 00:00", "2026-11-03 23:59", "2026-11-04 00:00", "2026-10-31 23:59"]
+    for lead, day in zip(leads, days, strict=True):
+        moment = timezone.make_aware(datetime.datetime.fromisoformat(day))
+        Lead.objects.filter(pk=lead.pk).update(created_at=moment)
+    query = "created_from=2026-11-01&created_to=2026-11-03"
+    assert sorted(listed_ids(admin_client, query)) == sorted([leads[0].pk, leads[1].pk])
+    assert sorted(listed_ids(admin_client, "created_from=2026-11-04")) == [leads[2].pk]
+    assert listed_ids(admin_client, "created_to=not-a-day") == []
+    html = admin_client.get(f"{LIST}?{query}&source=x").content.decode()
+    form = re.search(r'<form method="get" class="date-range-filter".*?</form>', html, re.S)
+    assert '<input type="hidden" name="source" value="x">' in form.group(0)
+    assert 'value="2026-11-01"' in form.group(0) and 'type="date"' in form.group(0)
+    assert "By " not in form.group(0)
+    # the presets are still there
+    assert "created_at__gte" in html
+
+
+def test_select_across_acts_on_exactly_the_filtered_leads(admin_client, scene):
+    partner = scene["partner"]
+    query = f"partner={partner.pk}&check=not_marketable"
+    response = admin_client.post(
+        f"{LIST}?{query}",
+        {
+            "action": "collision_check",
+            "index": 0,
+            "select_across": 1,
+            "_selected_action": [scene["leads"][1].pk],
+        },
+    )
+    assert response.status_code == 200
+    assert response.context["count"] == 2  # b and e, not the 5 leads of the table
+
+
+def test_check_job_filter_lists_exactly_the_job_marketable_leads(admin_client, scene, make_leads):
+    partner = scene["partner"]
+    job = Job.objects.create(kind=JobKind.CHECK, partner=partner, state=JobState.FINISHED)
+    fresh = make_leads(3)
+    checked(fresh[0], partner, marketable=True, job=job)
+    checked(fresh[1], partner, marketable=True, job=job)
+    checked(fresh[2], partner, status=3, job=job)
+    checked(fresh[1], partner, status=1, ago=-1)  # checked again since: still marketable *in job*
+    query = f"check_job={job.pk}&check=marketable"
+    assert sorted(listed_ids(admin_client, query)) == sorted([fresh[0].pk, fresh[1].pk])
+    assert count_of(admin_client, f"check_job={job.pk}") == 3
+    assert listed_ids(admin_client, f"check_job={job.pk}&check=unchecked") == []
+
+
+def test_cells_link_only_where_the_viewer_may_look(scene):
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user("viewer", password="x", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_lead"))
+    client = log_in_verified(Client(), user)
+    a = scene["leads"][0]
+    check, push = cells(client, f"partner={scene['partner'].pk}", a)
+    assert "可营销" in check and "已接收" in push
+    assert "href" not in check and "href" not in push
+
+
+def test_operator_links_open(scene):
+    client = log_in_verified(Client(), operator_user())
+    a = scene["leads"][0]
+    check, push = cells(client, f"partner={scene['partner'].pk}", a)
+    for cell in (check, push):
+        url = re.search(r'href="([^"]+)"', cell).group(1)
+        assert client.get(url).status_code == 200
+
+
+def _page_queries(client, query="") -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(f"{LIST}?{query}").status_code == 200
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def test_the_page_loads_standing_in_two_queries_whatever_its_size(
+    admin_client, bulk_leads, partner, django_assert_max_num_queries
+):
+    other_partner()
+    bulk_leads(60)
+    leads = list(Lead.objects.order_by("-pk")[:50])
+    for n, lead in enumerate(leads):
+        checked(lead, partner, marketable=bool(n % 2), status=n % 4)
+        checked(lead, partner, failed=True, ago=5)
+        pushed(lead, partner, PushState.ACCEPTED if n % 3 else PushState.REJECTED)
+    few = len(_page_queries(admin_client, "id__in=" + ",".join(str(x.pk) for x in leads[:2])))
+    many = _page_queries(admin_client)
+    assert len(many) <= few  # no query per row
+    standing = [sql for sql in many if "collision_collisionresult" in sql or "pushes_push" in sql]
+    assert len(standing) == 2
+    # The counts of every lead stay plain: no check or push table in them.
+    counts = [sql for sql in many if "COUNT(" in sql.upper()]
+    assert counts and all("collision" not in sql and "pushes" not in sql for sql in counts)
+    with django_assert_max_num_queries(len(many)):
+        admin_client.get(f"{LIST}?partner={partner.pk}")
+
+
+def test_an_action_on_the_list_does_not_load_the_standing_of_every_lead(admin_client, scene):
+    """The standing is loaded for a page's rows only (a changelist subclass), never through the
+    queryset an action receives."""
+    queries = _page_queries(admin_client, "")
+    assert sum("ROW_NUMBER" in sql.upper() for sql in queries) == 2
