@@ -31,6 +31,7 @@ from pushes.lead_list import (
     StandingPartnerFilter,
     standing_columns,
 )
+from pushes.planning import skips_text
 from pushes.services import push_leads
 
 ACTION_JOB_KINDS = {"collision_check": JobKind.CHECK, "push_to_partner": JobKind.PUSH}
@@ -89,7 +90,6 @@ class LeadAdmin(
 
     def get_changelist(self, request, **kwargs):
         return StandingChangeList  # loads the standing columns for the page's rows at once
-
 
     def get_list_display_links(self, request, list_display):
         return ["id"]
@@ -273,25 +273,25 @@ class LeadAdmin(
     def _run_push(self, request, partner, queryset):
         summary = push_leads(partner=partner, leads=queryset, actor=request.user)
         text = _(
-            "推送完成（%(partner)s）：接收 %(accepted)s，拒绝 %(rejected)s，结果未知 %(unknown)s，未送达 %(failed)s；"
-            "跳过：已推送 %(already)s，不可营销 %(not_marketable)s，资料不全 %(incomplete)s。"
+            "推送完成（%(partner)s）：共 %(selected)s 条，发出 %(sent)s 条（接收 %(accepted)s，"
+            "拒绝 %(rejected)s，结果未知 %(unknown)s，未送达 %(failed)s），未推送 %(skipped)s 条。"
         ) % {
             "partner": partner,
+            "selected": summary.selected,
+            "sent": summary.sent,
             "accepted": summary.accepted,
             "rejected": summary.rejected,
             "unknown": summary.unknown,
             "failed": summary.failed,
-            "already": summary.already_pushed,
-            "not_marketable": summary.not_marketable,
-            "incomplete": summary.incomplete,
+            "skipped": summary.skipped.total(),
         }
-        if summary.over_daily_cap:
-            text += " " + _("已达每日推送上限，%(count)s 条未推送。") % {
-                "count": summary.over_daily_cap
+        if summary.skipped:
+            text += " " + _("未推送原因：%(reasons)s（见“未推送及原因”）") % {
+                "reasons": skips_text(summary.skipped)
             }
         if summary.errors:
             text += " " + _("合作平台信息：%s") % "；".join(summary.errors[:5])
-        problems = summary.rejected or summary.unknown or summary.failed or summary.over_daily_cap
+        problems = summary.rejected or summary.unknown or summary.failed
         self.message_user(request, text, messages.WARNING if problems else messages.SUCCESS)
 
 

@@ -140,3 +140,66 @@ def lead_masker(lead):
         "id_numbers": (lead.id_number,),
     }
     return lambda text: mask_text(text, **known)
+
+
+class SkipReason(models.TextChoices):
+    """Why a selected lead was not pushed to a partner, in the order they are decided."""
+
+    ERASED = "erased", _("个人信息已依申请删除")
+    ALREADY_PUSHED = "already_pushed", _("已推送过（或正在推送）")
+    NOT_CHECKED = "not_checked", _("未与该平台撞库")
+    NOT_MARKETABLE = "not_marketable", _("最近一次撞库不可营销")
+    REJECTED_SINCE_CHECK = "rejected_since_check", _("上次推送被拒，需重新撞库")
+    INCOMPLETE = "incomplete", _("资料不全")
+    OVER_DAILY_CAP = "over_daily_cap", _("超出每日推送上限")
+    OUTSIDE_WORKING_HOURS = "outside_working_hours", _("不在合作平台工作时段")
+
+
+class PushSkip(models.Model):
+    """A lead selected for a push that did not go out, and why: what the push history (attempts
+    only) cannot tell. One row per lead each time an operator pushes it inline; one per lead and
+    job for a job (a chunk redone after a crash records it once)."""
+
+    lead = models.ForeignKey(
+        "leads.Lead", models.PROTECT, related_name="push_skips", verbose_name=_("线索")
+    )
+    partner = models.ForeignKey(
+        "partners.Partner", models.PROTECT, related_name="+", verbose_name=_("合作平台")
+    )
+    reason = models.CharField(_("原因"), max_length=32, choices=SkipReason)
+    # What makes the reason concrete (the missing fields, the check's status, the live push's
+    # state); never personal data.
+    detail = models.CharField(_("说明"), max_length=200, blank=True, default="")
+    job = models.ForeignKey(
+        "jobs.Job",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="push_skips",
+        verbose_name=_("任务"),
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("操作人"),
+    )
+    created_at = models.DateTimeField(_("时间"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("未推送及原因")
+        verbose_name_plural = _("未推送及原因")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "lead"],
+                condition=Q(job__isnull=False),
+                name="one_skip_per_lead_and_job",
+            ),
+        ]
+        indexes = [models.Index(fields=["partner", "reason", "created_at"])]
+
+    def __str__(self):
+        return f"#{self.lead_id} → {self.partner_id}: {self.get_reason_display()}"

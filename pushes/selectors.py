@@ -3,7 +3,7 @@
 from django.utils.translation import gettext as _
 
 from leads.selectors import TimelineEvent
-from pushes.models import Push
+from pushes.models import Push, PushSkip
 
 
 def lead_push_events(lead, *, reveal: bool = False) -> list[TimelineEvent]:
@@ -29,3 +29,19 @@ def lead_push_events(lead, *, reveal: bool = False) -> list[TimelineEvent]:
             )
         )
     return events
+
+
+def lead_skip_events(lead, *, reveal: bool = False) -> list[TimelineEvent]:
+    """The times a push of the lead was asked for and did not go out, with why (its reason and
+    detail hold nothing personal, so ``reveal`` changes nothing)."""
+    return [
+        TimelineEvent(
+            skip.created_at,
+            _("未推送"),
+            str(skip.partner),
+            skip.get_reason_display(),
+            skip.detail,
+            False,
+        )
+        for skip in PushSkip.objects.filter(lead=lead).select_related("partner")
+    ]

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from collision.models import CollisionResult
 from collision.services import request_check
 from jobs.models import Job, JobChunk, finish_chunk
 from jobs.outcomes import ChunkOutcome
@@ -37,16 +36,16 @@ from partners.calls import (
 from partners.models import CallOutcome, Operation, Partner
 from partners.protocols import push_protocol
 from partners.protocols.yrxd_collision import UserStatus
-from pushes.models import LIVE_STATES, Push, PushState, lead_masker
+from pushes.models import Push, PushState, SkipReason, lead_masker
+from pushes.planning import Skip, plan_pushes, record_skips
 
 
 @dataclass
 class PushSummary:
+    """What an inline push did: ``skipped`` counts the leads not sent, by ``SkipReason``."""
+
     selected: int = 0
-    not_marketable: int = 0
-    already_pushed: int = 0
-    incomplete: int = 0
-    over_daily_cap: int = 0
+    skipped: Counter = field(default_factory=Counter)
     accepted: int = 0
     rejected: int = 0
     unknown: int = 0
@@ -66,60 +65,36 @@ class PushSummary:
             self.errors.append(message)
 
 
-def pushable_leads(*, partner: Partner, leads: QuerySet[Lead]) -> QuerySet[Lead]:
-    """Leads whose newest check with ``partner`` is marketable, with no live push to it, not
-    rejected by it since that check, and not erased (their personal data is gone)."""
-    latest_check = CollisionResult.objects.filter(lead=OuterRef("pk"), partner=partner).order_by(
-        "-checked_at", "-id"
-    )
-    live_push = Push.objects.filter(lead=OuterRef("pk"), partner=partner, state__in=LIVE_STATES)
-    rejected_since = Push.objects.filter(
-        lead=OuterRef("pk"),
-        partner=partner,
-        state=PushState.REJECTED,
-        created_at__gte=OuterRef("latest_checked_at"),
-    )
-    return (
-        leads.not_erased()
-        .annotate(
-            latest_marketable=Subquery(latest_check.values("is_marketable")[:1]),
-            latest_checked_at=Subquery(latest_check.values("checked_at")[:1]),
-        )
-        .filter(latest_marketable=True)
-        .exclude(Exists(live_push))
-        .exclude(Exists(rejected_since))
-    )
-
-
 def push_leads(*, partner: Partner, leads: QuerySet[Lead], actor=None) -> PushSummary:
-    """Push now, in this process (small selections; big ones go through a job)."""
+    """Push now, in this process (small selections; big ones go through a job). Every selected
+    lead not sent is recorded with its reason (``PushSkip``)."""
     ensure_pushable(partner)
     if begins := partner.next_working_time(timezone.now()):
+        begins_text = timezone.localtime(begins).strftime("%m-%d %H:%M")
+        outside = [
+            Skip(
+                pk, SkipReason.OUTSIDE_WORKING_HOURS, _("%(begins)s 开始") % {"begins": begins_text}
+            )
+            for pk in leads.order_by("-pk").values_list("pk", flat=True)
+        ]
+        record_skips(outside, partner=partner, actor=actor)
         raise PartnerUnavailable(
             _("合作平台 %(name)s 现在不在工作时段，%(begins)s 开始")
-            % {"name": partner.name, "begins": timezone.localtime(begins).strftime("%m-%d %H:%M")}
+            % {"name": partner.name, "begins": begins_text}
         )
     settle_orphaned_pushes(partner=partner, leads=leads)
-    budget = pushes_left_today(partner)
-    protocol = push_protocol(partner.push_protocol)
-    summary = PushSummary(selected=leads.count())
-    candidates = list(pushable_leads(partner=partner, leads=leads))
-    live = Push.objects.filter(partner=partner, lead__in=leads, state__in=LIVE_STATES)
-    summary.already_pushed = live.values("lead").distinct().count()
-    summary.not_marketable = summary.selected - len(candidates) - summary.already_pushed
-    for lead in candidates:
-        if protocol.missing_fields(lead):
-            summary.incomplete += 1
-            continue
-        if budget is not None and summary.sent - summary.failed >= budget:  # failed never arrived
-            summary.over_daily_cap += 1
-            continue
-        push = open_push(partner=partner, lead=lead, actor=actor)
-        if push is None:
-            summary.already_pushed += 1
+    plan = plan_pushes(partner=partner, leads=leads, budget=pushes_left_today(partner))
+    summary = PushSummary(selected=plan.selected)
+    to_push = Lead.objects.in_bulk(plan.to_push)
+    for lead_id in plan.to_push:
+        push = open_push(partner=partner, lead=to_push[lead_id], actor=actor)
+        if push is None:  # another process opened one since the plan
+            plan.skip(lead_id, SkipReason.ALREADY_PUSHED)
             continue
         send_push(push, actor=actor)
         summary.count(push)
+    record_skips(plan.skips, partner=partner, actor=actor)
+    summary.skipped = Counter(dict(plan.skip_counts()))
     return summary
 
 
@@ -243,13 +218,11 @@ def push_job_chunk(
     ``final_attempt`` is part of the chunk-handler interface; pushes bound their retries per push
     (``PUSH_MAX_ATTEMPTS``), never per chunk, because only a push that never left is retried."""
     partner = job.partner
-    protocol = push_protocol(partner.push_protocol)
     leads = Lead.objects.filter(pk__in=chunk.lead_ids)
     settle_orphaned_pushes(partner=partner, leads=leads)
     ours = list(Push.objects.filter(job=job, lead__in=leads).select_related("lead"))
-    fresh = pushable_leads(
-        partner=partner, leads=leads.exclude(pk__in=[push.lead_id for push in ours])
-    )
+    # The daily cap is the runner's (it pauses the job until tomorrow), so no budget here.
+    plan = plan_pushes(partner=partner, leads=leads.exclude(pk__in=[p.lead_id for p in ours]))
     for push in ours:
         if push.state == PushState.SENDING:
             # The worker that claimed it stopped mid-request: it may have landed. Reconcile it.
@@ -258,13 +231,12 @@ def push_job_chunk(
             stop := _deliver(push, actor=job.created_by, before_request=before_request)
         ):
             return stop
-    for lead in fresh:
-        if protocol.missing_fields(lead):
-            continue
-        push = open_push(partner=partner, lead=lead, actor=job.created_by, job=job)
-        if push is not None and (
-            stop := _deliver(push, actor=job.created_by, before_request=before_request)
-        ):
+    to_push = Lead.objects.in_bulk(plan.to_push)
+    for lead_id in plan.to_push:
+        push = open_push(partner=partner, lead=to_push[lead_id], actor=job.created_by, job=job)
+        if push is None:  # pushed elsewhere since the plan
+            plan.skip(lead_id, SkipReason.ALREADY_PUSHED)
+        elif stop := _deliver(push, actor=job.created_by, before_request=before_request):
             return stop
     states = Counter(Push.objects.filter(job=job, lead__in=leads).values_list("state", flat=True))
     summary = {
@@ -273,6 +245,8 @@ def push_job_chunk(
     summary["processed"] = len(chunk.lead_ids)
     summary["skipped"] = len(chunk.lead_ids) - sum(states.values())
     with transaction.atomic():
+        # Recorded with the chunk's end, so a chunk redone after a crash records them once.
+        record_skips(plan.skips, partner=partner, actor=job.created_by, job=job)
         finish_chunk(chunk, worker_id=worker_id, summary=summary)
     return ChunkOutcome.done()
 

@@ -5,7 +5,7 @@ from collision.services import check_leads
 from leads.models import Lead
 from partners.models import AuditLogEntry, CallOutcome, Operation
 from partners.protocols.yrxd_collision import phone_md5
-from pushes.models import Push, PushState
+from pushes.models import Push, PushState, SkipReason
 from pushes.services import push_leads
 from sandbox.server import PUSH_PATH, user_status_for
 
@@ -40,7 +40,7 @@ def test_check_then_push_records_results_pushes_and_one_audit_row_per_call(
 
     expected = {lead.pk for lead in leads[:200]} & marketable_ids
     assert pushed.accepted == len(expected)
-    assert pushed.not_marketable == 200 - len(expected)
+    assert pushed.skipped[SkipReason.NOT_MARKETABLE] == 200 - len(expected)
     assert (
         set(Push.objects.filter(state=PushState.ACCEPTED).values_list("lead_id", flat=True))
         == expected
@@ -53,7 +53,7 @@ def test_check_then_push_records_results_pushes_and_one_audit_row_per_call(
     again = push_leads(
         partner=partner, leads=Lead.objects.filter(pk__in=[lead.pk for lead in leads[:200]])
     )
-    assert again.accepted == 0 and again.already_pushed == len(expected)
+    assert again.accepted == 0 and again.skipped[SkipReason.ALREADY_PUSHED] == len(expected)
     assert sandbox.calls(PUSH_PATH) == len(expected)
 
     # A lead the partner now knows as ours checks as status 1 through the single endpoint.

@@ -15,7 +15,7 @@ from partners.models import AuditLogEntry, CallOutcome, Operation, Partner
 from partners.protocols import qunadai_push
 from partners.protocols.base import PartnerRefusal
 from partners.protocols.yrxd_collision import id_number_md5, phone_md5
-from pushes.models import Push, PushState
+from pushes.models import Push, PushState, SkipReason
 from pushes.services import push_leads, reconcile_unknown_pushes, retry_unknown_pushes
 from sandbox.server import PUSH_PATH, Fault
 from tests.conftest import CLIENT_ID, PARTNER_KEY
@@ -60,7 +60,7 @@ def test_timed_out_push_is_unknown_and_not_pushed_again(partner, sandbox, make_l
     sandbox.config.fault = Fault.NONE
     second = push_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
 
-    assert second.already_pushed == 1 and second.sent == 0
+    assert second.skipped[SkipReason.ALREADY_PUSHED] == 1 and second.sent == 0
     assert Push.objects.filter(lead=lead).count() == 1
     assert sandbox.calls(PUSH_PATH) == 1
     assert AuditLogEntry.objects.filter(operation=Operation.PUSH).count() == 1
@@ -246,7 +246,7 @@ def test_pushes_whose_process_died_are_settled_when_their_leads_are_pushed_again
     assert states(never_left) == [PushState.FAILED, PushState.ACCEPTED]  # sent again
     assert states(was_sending) == [PushState.UNKNOWN]  # may have landed: left to reconcile
     assert states(still_running) == [PushState.SENDING]  # its process may still be at it
-    assert (summary.accepted, summary.already_pushed) == (1, 2)
+    assert (summary.accepted, summary.skipped[SkipReason.ALREADY_PUSHED]) == (1, 2)
     assert sandbox.calls(PUSH_PATH) == 1
 
 
@@ -259,7 +259,7 @@ def test_a_lead_without_a_required_enumeration_is_not_pushed_but_counted(
 
     summary = push_leads(partner=partner, leads=only(no_education, no_relation, complete))
 
-    assert (summary.incomplete, summary.accepted) == (2, 1)
+    assert (summary.skipped[SkipReason.INCOMPLETE], summary.accepted) == (2, 1)
     assert list(Push.objects.values_list("lead_id", flat=True)) == [complete.pk]
     assert sandbox.calls(PUSH_PATH) == 1
 
@@ -274,7 +274,7 @@ def test_pushes_outside_a_job_keep_the_daily_cap_and_the_working_hours(
     one = push_leads(partner=partner, leads=only(first))
     two = push_leads(partner=partner, leads=only(second, third))
 
-    assert one.accepted == 1 and (two.accepted, two.over_daily_cap) == (1, 1)
+    assert one.accepted == 1 and (two.accepted, two.skipped[SkipReason.OVER_DAILY_CAP]) == (1, 1)
     assert sandbox.calls(PUSH_PATH) == 2 and not Push.objects.filter(lead=third).exists()
 
     now = timezone.localtime()

@@ -35,11 +35,10 @@ class Command(BaseCommand):
             summary = push_leads(partner=partner, leads=leads)
         except PartnerUnavailable as exc:
             raise CommandError(str(exc)) from None
+        skipped = " ".join(f"{reason}={count}" for reason, count in summary.skipped.items())
         self.stdout.write(
             f"selected={summary.selected} accepted={summary.accepted} rejected={summary.rejected} "
-            f"unknown={summary.unknown} failed={summary.failed} already_pushed={summary.already_pushed} "
-            f"not_marketable={summary.not_marketable} incomplete={summary.incomplete} "
-            f"over_daily_cap={summary.over_daily_cap}"
+            f"unknown={summary.unknown} failed={summary.failed} {skipped}".rstrip()
         )
         for error in summary.errors:
             self.stderr.write(f"partner message: {error}")
