@@ -91,6 +91,7 @@ TABLE = {
     "admin:partners_auditlogentry_change": ("GET", D, OK, OK, D, OK),
     "admin:partners_auditlogentry_history": ("GET", D, OK, OK, D, OK),
     "admin:partners_auditlogentry_delete": ("GET", D, D, D, D, D),
+    "admin:partners_auditlogentry_export": ("GET", D, OK, D, D, OK),  # masked, recorded
     # --- check results and pushes ---
     "admin:collision_collisionresult_changelist": ("GET", OK, OK, OK, D, OK),
     "admin:collision_collisionresult_add": ("GET", D, D, D, D, D),
