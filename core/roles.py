@@ -5,8 +5,12 @@ from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS
 
+# The groups' names are what an administrator reads on a user's page: Chinese only. Code names a
+# role by these constants (or by its place in ROLES: operator, auditor, administrator).
+OPERATOR, AUDITOR, ADMINISTRATOR = "运营", "审计", "管理员"
+
 ROLES = {
-    "运营 operator": [
+    OPERATOR: [
         "leads.view_lead",
         "leads.add_lead",
         "leads.check_lead",
@@ -19,20 +23,23 @@ ROLES = {
         "partners.view_partner",
         "collision.view_collisionresult",
         "pushes.view_push",
+        "pushes.view_pushskip",
         "jobs.view_job",
     ],
-    "审计 auditor": [
+    AUDITOR: [
         "leads.view_lead",
         "leads.view_importbatch",
         "leads.view_exportrecord",
         "leads.view_personaldataaccess",
         "partners.view_partner",
         "partners.view_auditlogentry",
+        "partners.export_auditlogentry",  # masked, recorded (partners.audit_admin)
         "collision.view_collisionresult",
         "pushes.view_push",
+        "pushes.view_pushskip",
         "jobs.view_job",
     ],
-    "管理员 administrator": [
+    ADMINISTRATOR: [
         "partners.view_partner",
         "partners.add_partner",
         "partners.change_partner",
@@ -43,6 +50,7 @@ ROLES = {
         "leads.erase_lead",  # erasure on request (PIPL), leads.erasure
         "collision.view_collisionresult",
         "pushes.view_push",
+        "pushes.view_pushskip",
         "auth.view_user",
         "auth.add_user",
         "auth.change_user",
@@ -52,6 +60,15 @@ ROLES = {
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
     ],
+}
+
+
+# What the groups were called before: sync_roles renames them, so that their members keep their
+# role (creating the new group beside the old one would leave everyone without it).
+FORMER_NAMES = {
+    "运营 operator": OPERATOR,
+    "审计 auditor": AUDITOR,
+    "管理员 administrator": ADMINISTRATOR,
 }
 
 
@@ -67,6 +84,10 @@ def sync_roles(*, app_config, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
     }
     if missing := wanted - found.keys():
         raise ImproperlyConfigured(f"roles name unknown permissions: {sorted(missing)}")
+    groups = Group.objects.using(using)
+    for former, name in FORMER_NAMES.items():
+        if not groups.filter(name=name).exists():
+            groups.filter(name=former).update(name=name)
     for name, codes in ROLES.items():
-        group, _ = Group.objects.using(using).get_or_create(name=name)
+        group, _ = groups.get_or_create(name=name)
         group.permissions.set([found[code] for code in codes])

@@ -10,6 +10,7 @@ from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import ValidationError
 from django.http import QueryDict
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.admin import PII_PERMISSION, reveal_pii
 from core.masking import mask_id_number, mask_name, mask_phone
@@ -42,11 +43,20 @@ def pii_column(path: str, masker: Callable[[str], str], *, reveal: bool, label: 
     return column
 
 
+def lead_id_column(obj) -> int:
+    return obj.lead_id
+
+
+# Named, not the bare "lead_id", which Django would head with the English "Lead id".
+lead_id_column.short_description = gettext_lazy("线索 ID")
+lead_id_column.admin_order_field = "lead_id"
+
+
 def related_lead_columns(request) -> list:
     """The lead's id, name and phone as list columns of a model that points at a lead."""
     reveal = reveal_pii(request)
     return [
-        "lead_id",
+        lead_id_column,
         pii_column("lead__name", mask_name, reveal=reveal, label=_("姓名")),
         pii_column("lead__phone", mask_phone, reveal=reveal, label=_("手机号")),
     ]

@@ -17,6 +17,7 @@ from core.masking import (
     mask_name,
     mask_phone,
 )
+from core.roles import OPERATOR
 from jobs.models import Job
 from leads.models import Lead
 from partners.models import AuditLogEntry, Environment, Partner
@@ -324,7 +325,7 @@ def test_operator_role_follows_a_big_selection_to_its_job_page(
     settings.JOB_INLINE_LIMIT = 2
     leads = make_leads(3)
     operator = User.objects.create_user("operator", is_staff=True)
-    operator.groups.add(Group.objects.get(name="运营 operator"))
+    operator.groups.add(Group.objects.get(name=OPERATOR))
     client = Client()
     client.force_login(operator)
 

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from import_export.admin import ExportMixin
@@ -69,7 +70,8 @@ class GuardedExportMixin(ExportMixin):
                 criteria=masked_query(request.GET) or _("全部"),
             )
             response = HttpResponse(exported.content, content_type=exported.content_type)
-            response["Content-Disposition"] = f'attachment; filename="{exported.file_name}"'
+            # filename*=utf-8'' for the Chinese name (a raw header would arrive MIME-encoded).
+            response["Content-Disposition"] = content_disposition_header(True, exported.file_name)
             return response
         context = {
             **self.admin_site.each_context(request),

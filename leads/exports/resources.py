@@ -176,8 +176,3 @@ RESOURCES = {
     ExportKind.COLLISION_RESULTS: (CollisionResultResource, ("lead", "partner")),
     ExportKind.PUSHES: (PushResource, ("lead", "partner")),
 }
-FILE_STEMS = {
-    ExportKind.LEADS: "leads",
-    ExportKind.COLLISION_RESULTS: "collision-results",
-    ExportKind.PUSHES: "pushes",
-}

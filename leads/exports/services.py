@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from core.accounts import has_explicit_permission
 from core.errors import NotAllowed
 from leads.access_log import record_access
-from leads.exports.resources import FILE_STEMS, RESOURCES
+from leads.exports.resources import RESOURCES
 from leads.imports.spreadsheets import SheetSpec, write_csv, write_xlsx
 from leads.models import AccessKind, ExportKind, ExportRecord
 
@@ -100,8 +100,8 @@ def export_records(
             permission=EXPORT_PII_PERMISSION,
             export_record=record,
         )
+    # Named as the operator calls what is in it: 推送记录-20261201-093000.xlsx.
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-    suffix = "-unmasked" if unmasked else ""
-    return ExportFile(
-        content, f"{FILE_STEMS[kind]}-{stamp}{suffix}.{file_format}", FORMATS[file_format], count
-    )
+    suffix = _("-未脱敏") if unmasked else ""
+    file_name = f"{ExportKind(kind).label}-{stamp}{suffix}.{file_format}"
+    return ExportFile(content, file_name, FORMATS[file_format], count)

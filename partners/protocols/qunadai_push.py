@@ -28,7 +28,7 @@ from partners.protocols.base import (
 from partners.protocols.signing import compact_json, push_sign
 
 NAME = "qunadai_push_v1"
-LABEL = "去哪上岸用户推送 v1 (header md5 signature)"
+LABEL = "去哪上岸用户推送 v1（请求头 MD5 签名）"
 ACCEPTED = "1"
 REJECTED = "0"
 MAX_URL_LENGTH = 2048  # what Push.app_download_url holds

@@ -19,7 +19,7 @@ from partners.protocols.base import (
 from partners.protocols.signing import collision_sign, compact_json, md5_hex
 
 NAME = "yrxd_collision_v1"
-LABEL = "宜人撞库 v1 (MD5 + sorted-params signature)"
+LABEL = "宜人撞库 v1（MD5，参数排序签名）"
 SINGLE_PATH = "/api/collision/v1/advert/check/access"
 BATCH_PATH = "/api/collision/v1/advert/check/access/batch"
 MAX_BATCH = 1000
