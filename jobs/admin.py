@@ -16,6 +16,8 @@ from collision.models import CheckOutcome, CollisionResult, UserStatusChoice
 from core.admin import ReadOnlyAdmin
 from jobs.models import COUNTERS, Job, JobKind, JobState
 from jobs.services import cancel_job
+from leads.models import Lead
+from pushes.lead_standing import leads_by_check
 from pushes.models import Push, PushState
 
 # The task queue's own rows are plumbing (English pages, args as JSON): a job's page says what
@@ -176,6 +178,7 @@ class JobAdmin(ReadOnlyAdmin):
             "breakdown": job_breakdown(job) if job is not None else [],
             "eta_text": eta_text(eta_seconds(job)) if job is not None else "",
             "times_text": times_text(job) if job is not None else "",
+            "push_marketable": push_marketable_offer(request, job) if job is not None else None,
         }
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
@@ -186,6 +189,28 @@ class JobAdmin(ReadOnlyAdmin):
             for job in queryset.exclude(state__in=[JobState.FINISHED, JobState.CANCELLED])
         )
         self.message_user(request, _("已请求取消 %s 个任务") % cancelled, messages.SUCCESS)
+
+
+def push_marketable_offer(request, job: Job) -> dict | None:
+    """A finished check offers to push its marketable leads to its partner: the lead list's push
+    action over "all matching ?check_job=N&check=marketable" (the list shows exactly ``count``
+    rows), with the partner posted so the action opens on that partner's forecast."""
+    if job.kind != JobKind.CHECK or job.state != JobState.FINISHED or job.partner_id is None:
+        return None
+    if not request.user.has_perm("leads.view_lead"):
+        return None
+    marketable = leads_by_check(Lead.objects.all(), "marketable", job_id=job.pk)
+    count = marketable.count()
+    if not count:
+        return None
+    query = {"check_job": job.pk, "check": "marketable", "partner": job.partner_id}
+    return {
+        "count": count,
+        "list_url": f"{reverse('admin:leads_lead_changelist')}?{urlencode(query)}",
+        "first": marketable.order_by("pk").values_list("pk", flat=True).first(),
+        "partner": job.partner_id,
+        "may_push": request.user.has_perm("leads.push_lead"),
+    }
 
 
 def job_outcome_text(job: Job) -> str:

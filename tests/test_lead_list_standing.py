@@ -320,3 +320,106 @@ def test_an_action_on_the_list_does_not_load_the_standing_of_every_lead(admin_cl
     queryset an action receives."""
     queries = _page_queries(admin_client, "")
     assert sum("ROW_NUMBER" in sql.upper() for sql in queries) == 2
+
+
+# --- the batch page and the job page lead into the list -------------------------------------
+
+FORM_INPUT = re.compile(r'<input type="hidden" name="(\w+)" value="([^"]*)">')
+
+
+def post_form(client, html: str, form_id: str):
+    """Submit the page's form ``form_id`` as a browser would (its action and hidden fields)."""
+    form = re.search(rf'<form method="post" action="([^"]+)" id="{form_id}".*?</form>', html, re.S)
+    if form is None:  # the job page's form carries its id on the wrapping block
+        block = re.search(
+            rf'id="{form_id}".*?<form method="post" action="([^"]+)".*?</form>', html, re.S
+        )
+        form = block
+    action = form.group(1).replace("&amp;", "&")
+    data = {}
+    for name, value in FORM_INPUT.findall(form.group(0)):
+        data.setdefault(name, []).append(value)
+    return client.post(action, data)
+
+
+def auditor_client():
+    from django.contrib.auth.models import Group, User
+
+    from core.roles import ROLES
+
+    user = User.objects.create_user("auditor", password="x", is_staff=True)
+    user.groups.add(Group.objects.get(name=list(ROLES)[1]))
+    return log_in_verified(Client(), user)
+
+
+@pytest.fixture
+def done_batch(make_leads):
+    batch = ImportBatch.objects.create(
+        file_name="渠道B.xlsx", state=ImportState.DONE, leads_created=2, leads_updated=2
+    )
+    mine = make_leads(3)
+    make_leads(2)  # not this batch's
+    Lead.objects.filter(pk__in=[lead.pk for lead in mine]).update(import_batch=batch)
+    return batch
+
+
+def test_batch_page_links_to_its_leads_and_checks_them(done_batch, partner):
+    client = log_in_verified(Client(), operator_user())
+    html = client.get(f"/admin/leads/importbatch/{done_batch.pk}/change/").content.decode()
+    link = re.search(r'<a href="([^"]+)" id="batch-leads-link">3 条</a>', html)
+    assert link and link.group(1) == f"{LIST}?batch={done_batch.pk}"
+    assert count_of(client, f"batch={done_batch.pk}") == 3  # the count is its rows
+    assert "另有 1 条之后又被其他批次写入" in html  # 2 + 2 written, 3 still this batch's
+    assert "撞库这些线索（3 条）" in html
+
+    response = post_form(client, html, "check-batch")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'id="choose-partner"' in page and response.context["count"] == 3
+    assert '<option value="" selected>请选择</option>' in page
+
+
+def test_batch_page_offers_no_check_to_whoever_may_not_check(done_batch):
+    html = auditor_client().get(f"/admin/leads/importbatch/{done_batch.pk}/change/")
+    html = html.content.decode()
+    assert 'id="batch-leads-link"' in html and "撞库这些线索" not in html
+
+
+@pytest.fixture
+def finished_check(scene, make_leads):
+    partner = scene["partner"]
+    job = Job.objects.create(
+        kind=JobKind.CHECK, partner=partner, state=JobState.FINISHED, total=3, processed=3
+    )
+    fresh = make_leads(3)
+    checked(fresh[0], partner, marketable=True, job=job)
+    checked(fresh[1], partner, marketable=True, job=job)
+    checked(fresh[2], partner, status=2, job=job)
+    return job
+
+
+def test_a_finished_check_offers_to_push_its_marketable_leads(finished_check):
+    client = log_in_verified(Client(), operator_user())
+    job = finished_check
+    html = client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
+    assert "推送可营销的 2 条" in html
+    # The job's breakdown says 2 marketable; the list the button acts on shows exactly those 2.
+    assert re.search(r'data-key="marketable">.*?>2<', html, re.S)
+    query = f"check_job={job.pk}&check=marketable&partner={job.partner_id}"
+    assert f'href="{LIST}?{query.replace("&", "&amp;")}"' in html
+    assert count_of(client, query) == 2
+
+    response = post_form(client, html, "push-marketable")
+    assert response.status_code == 200
+    assert 'id="choose-partner"' in response.content.decode()
+    assert response.context["count"] == 2
+    assert response.wsgi_request.POST["partner"] == str(job.partner_id)
+
+
+def test_the_push_offer_needs_the_push_permission_and_a_finished_check(finished_check):
+    job = finished_check
+    html = auditor_client().get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
+    assert "推送可营销的" not in html and 'id="marketable-leads"' in html  # the list, no button
+    Job.objects.filter(pk=job.pk).update(state=JobState.RUNNING)
+    client = log_in_verified(Client(), operator_user())
+    assert "推送可营销的" not in client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()

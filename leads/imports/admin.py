@@ -11,6 +11,7 @@ masked, and import needs its own permission.
 """
 
 import io
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
@@ -44,6 +45,7 @@ from leads.models import (
     ExportRecord,
     ImportBatch,
     ImportState,
+    Lead,
     OnDuplicate,
 )
 
@@ -280,6 +282,7 @@ class ImportBatchAdmin(ReadOnlyAdmin):
             "can_handle": self._may_handle(request, batch),
             "can_download_rejected": self._may_handle(request, batch),
             "stale": services.import_batch_is_stale(batch),
+            **self._leads_context(request, batch),
         }
         if reveal and context["rejected"]:  # rejected cells shown in full: a sight to log
             record_access(
@@ -291,6 +294,25 @@ class ImportBatchAdmin(ReadOnlyAdmin):
                 page=request.path,
             )
         return TemplateResponse(request, "admin/leads/importbatch/detail.html", context)
+
+    def _leads_context(self, request, batch) -> dict:
+        """The leads this batch wrote, as a link to the lead list filtered by it, and the
+        "check these" button (the lead list's check action over that filtered list)."""
+        if batch.state != ImportState.DONE:
+            return {}
+        leads = Lead.objects.filter(import_batch=batch)
+        count = leads.count()
+        first = leads.order_by("pk").values_list("pk", flat=True).first()
+        url = f"{reverse('admin:leads_lead_changelist')}?{urlencode({'batch': batch.pk})}"
+        may_list = request.user.has_perm("leads.view_lead")
+        return {
+            "batch_leads": count,
+            "batch_leads_url": url if may_list and count else "",
+            "batch_leads_rewritten": batch.leads_created + batch.leads_updated - count,
+            "check_batch": {"url": url, "first": first}
+            if may_list and count and request.user.has_perm("leads.check_lead")
+            else None,
+        }
 
     def _may_handle(self, request, batch) -> bool:
         """Confirming, cancelling, retrying a batch and downloading its rejected rows (personal
