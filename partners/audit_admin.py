@@ -80,6 +80,8 @@ class AuditLogEntryAdmin(ReadOnlyAdmin):
     )
     date_hierarchy = "created_at"
     list_select_related = ["partner", "actor", "job"]
+    # The call in a few lines, then its leads (the template puts them before the last fieldset),
+    # then how it went over the wire, folded: a batch of 1000 leads stays readable.
     fieldsets = [
         (
             None,
@@ -91,22 +93,26 @@ class AuditLogEntryAdmin(ReadOnlyAdmin):
                     "environment",
                     "actor_name",
                     "job",
-                    "method",
-                    "url",
+                    "outcome",
                     "response_status",
                     "latency_ms",
-                    "outcome",
-                    "error",
                     "lead_count",
-                    "chain_hash",
+                    "error",
                 ]
             },
         ),
         (
-            gettext_lazy("原始请求与应答（打码）"),
+            gettext_lazy("请求与应答原文（打码）"),
             {
                 "classes": ["collapse"],
-                "fields": ["pretty_request_headers", "pretty_request_body", "pretty_response_body"],
+                "fields": [
+                    "method",
+                    "url",
+                    "pretty_request_headers",
+                    "pretty_request_body",
+                    "pretty_response_body",
+                    "chain_hash",
+                ],
             },
         ),
     ]

@@ -108,7 +108,7 @@ def test_a_batch_check_shows_its_leads_masked_with_hash_prefix_and_answer_and_li
         assert auditor.get(link).status_code == 200  # the link opens for the auditor
     # The raw bodies are still there, folded below the table.
     assert table.index("audit-leads-table") < table.index("<details>")
-    assert "原始请求与应答（打码）" in table
+    assert "请求与应答原文（打码）" in table
 
 
 def test_a_push_shows_its_lead_and_the_answer(auditor, partner, sandbox, make_leads):
@@ -127,6 +127,19 @@ def test_without_the_right_to_open_leads_the_table_has_no_links(partner, sandbox
     page = detail(signed_in(reader), batch_check(partner, leads))
     assert mask_phone(leads[0].phone) in page
     assert "/admin/leads/lead/" not in page
+
+
+def test_an_operator_is_shown_no_link_into_the_audit_log(partner, sandbox, make_leads):
+    """Operators read check results and pushes, not the audit log: the result's page names its
+    audit row without a link (core.admin_links), and the audit pages stay closed."""
+    operator = signed_in(member("wang.operator", OPERATOR))
+    entry = batch_check(partner, make_leads(2))
+    result = CollisionResult.objects.filter(audit_entry=entry).first()
+    page = operator.get(reverse("admin:collision_collisionresult_change", args=[result.pk]))
+    assert page.status_code == 200
+    assert "/admin/partners/auditlogentry/" not in page.content.decode()
+    assert operator.get(reverse(CHANGELIST)).status_code == 403
+    assert operator.get(reverse(EXPORT)).status_code == 403
 
 
 def test_revealed_phones_are_logged_as_a_sight_of_personal_data(partner, sandbox, make_leads):
