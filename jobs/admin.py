@@ -18,7 +18,7 @@ from jobs.models import COUNTERS, Job, JobKind, JobState
 from jobs.services import cancel_job
 from leads.models import Lead
 from pushes.lead_standing import leads_by_check
-from pushes.models import Push, PushState
+from pushes.models import Push, PushSkip, PushState, SkipReason
 
 # The task queue's own rows are plumbing (English pages, args as JSON): a job's page says what
 # a job is doing, and a stuck task is looked at from the shell.
@@ -312,8 +312,24 @@ def _push_buckets(job: Job) -> list[Bucket]:
     sending = states.get(PushState.PENDING, 0) + states.get(PushState.SENDING, 0)
     if sending:
         buckets.append(Bucket("sending", _("发送中"), sending))
-    # Skips leave no push row; their reasons are not recorded yet (only their number).
-    buckets.append(Bucket("skipped", _("跳过（不可营销、已推送或资料不全）"), job.skipped))
+    skips = dict(
+        PushSkip.objects.filter(job=job).values_list("reason").annotate(n=Count("id")).order_by()
+    )
+    skip_url = "admin:pushes_pushskip_changelist"
+    buckets += [
+        Bucket(
+            f"skipped_{reason}",
+            _("未推送 · %s") % reason.label,
+            skips[reason],
+            _list_url(skip_url, job, reason__exact=reason),
+        )
+        for reason in SkipReason
+        if skips.get(reason)
+    ]
+    # Leads deleted after the job began count as processed, with nothing pushed or skipped.
+    gone = max(job.processed - sum(b.count for b in buckets), 0)
+    if gone:
+        buckets.append(Bucket("gone", _("未推送（线索已删除）"), gone))
     return buckets
 
 

@@ -32,7 +32,7 @@ from pushes.lead_list import (
     standing_columns,
 )
 from pushes.planning import skips_text
-from pushes.services import push_leads
+from pushes.services import forecast_push, push_leads
 
 ACTION_JOB_KINDS = {"collision_check": JobKind.CHECK, "push_to_partner": JobKind.PUSH}
 # The lead's fields as declared in leads.fields: personal ones shown through pii_column (masked
@@ -193,8 +193,18 @@ class LeadAdmin(
         return TemplateResponse(request, "admin/leads/lead/confirm_erase.html", context)
 
     def _with_partner(self, request, queryset, action, verb, run):
-        """Django's intermediate-page pattern: the first POST shows the page, the second acts."""
-        form = ChoosePartnerForm(request.POST if "apply" in request.POST else None)
+        """Django's intermediate-page pattern: the first POST shows the page, the last acts. A
+        push has a page in between, its forecast: for the partner chosen (or named by the page
+        that sent the operator here), how many will go out and how many will not, and why."""
+        pushing = action == "push_to_partner"
+        chose = "apply" in request.POST or (
+            pushing and "partner" in request.POST and "choose_again" not in request.POST
+        )
+        form = ChoosePartnerForm(request.POST if chose else None)
+        if form.is_bound and form.is_valid() and pushing and "apply" not in request.POST:
+            partner = form.cleaned_data["partner"]
+            forecast = forecast_push(partner=partner, leads=queryset)
+            return self._choose_partner_page(request, queryset, action, verb, form, forecast)
         if form.is_bound and form.is_valid():
             partner = form.cleaned_data["partner"]
             if erased := queryset.filter(erased_at__isnull=False).count():
@@ -216,9 +226,13 @@ class LeadAdmin(
             except PartnerUnavailable as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             return None
+        return self._choose_partner_page(request, queryset, action, verb, form)
+
+    def _choose_partner_page(self, request, queryset, action, verb, form, forecast=None):
+        title = _("%(verb)s：选择合作平台") if forecast is None else _("%(verb)s：确认推送预估")
         context = {
             **self.admin_site.each_context(request),
-            "title": _("%(verb)s：选择合作平台") % {"verb": verb},
+            "title": title % {"verb": verb},
             "opts": self.model._meta,
             "form": form,
             "action": action,
@@ -227,6 +241,8 @@ class LeadAdmin(
             "select_across": request.POST.get("select_across") == "1",
             "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
             "partners": form.fields["partner"].queryset,
+            "forecast": forecast,
+            "next_step": "apply" if action != "push_to_partner" else "forecast",
         }
         return TemplateResponse(request, "admin/leads/lead/choose_partner.html", context)
 

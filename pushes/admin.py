@@ -11,7 +11,7 @@ from leads.admin_pii import BlindIndexSearchMixin, PersonalDataPagesMixin, relat
 from leads.exports.admin import PushExportMixin
 from partners.calls import PartnerUnavailable
 from partners.models import Partner
-from pushes.models import Push, PushState
+from pushes.models import Push, PushSkip, PushState
 from pushes.services import reconcile_unknown_pushes, retry_unknown_pushes
 
 
@@ -126,3 +126,33 @@ def partner_answer_columns(request) -> list:
     message.short_description = Push._meta.get_field("message").verbose_name
     app_download_url.short_description = Push._meta.get_field("app_download_url").verbose_name
     return [message, app_download_url]
+
+
+@admin.register(PushSkip)
+class PushSkipAdmin(PersonalDataPagesMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
+    """未推送及原因: the leads a push was asked for and did not send, and why; what the push
+    history, which lists attempts only, cannot show."""
+
+    lead_path = "lead__"
+    list_filter = ["partner", "reason", PushJobListFilter, "created_at"]
+    search_fields = ["lead__source"]
+    search_help_text = gettext_lazy("输入完整手机号或身份证号查找，或输入来源名称")
+    date_hierarchy = "created_at"
+    list_select_related = ["lead", "partner", "actor", "job"]
+
+    def get_list_display(self, request):
+        return [
+            "created_at",
+            *related_lead_columns(request),
+            "partner",
+            "reason",
+            "detail",
+            "job",
+            "actor",
+        ]
+
+    def get_fields(self, request, obj=None):
+        return ["created_at", "lead", "partner", "reason", "detail", "job", "actor"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -37,7 +38,7 @@ from partners.models import CallOutcome, Operation, Partner
 from partners.protocols import push_protocol
 from partners.protocols.yrxd_collision import UserStatus
 from pushes.models import Push, PushState, SkipReason, lead_masker
-from pushes.planning import Skip, plan_pushes, record_skips
+from pushes.planning import PushPlan, Skip, plan_pushes, record_skips
 
 
 @dataclass
@@ -63,6 +64,41 @@ class PushSummary:
         message = push.masked_message() if push.message else ""
         if push.state != PushState.ACCEPTED and message and message not in self.errors:
             self.errors.append(message)
+
+
+@dataclass
+class PushForecast:
+    """What confirming a push will do, shown before the operator confirms: the plan (who goes
+    out, who does not and why), whether it runs as a job, and what the cap and the partner's
+    working hours will do to it."""
+
+    partner: Partner
+    plan: PushPlan
+    as_job: bool
+    left_today: int | None  # the daily cap still open (None: no cap)
+    opens_at: datetime | None  # outside working hours now: when the next window opens
+
+    @property
+    def waiting_for_cap(self) -> int:
+        """A job's leads beyond today's cap: they go out when the job resumes tomorrow."""
+        if not self.as_job or self.left_today is None:
+            return 0
+        return max(len(self.plan.to_push) - self.left_today, 0)
+
+
+def forecast_push(*, partner: Partner, leads: QuerySet[Lead]) -> PushForecast:
+    """The plan ``push_leads`` (up to JOB_INLINE_LIMIT leads) or a push job (more) would follow
+    now (the admin and the commands send erased leads nowhere, and count them out before they
+    choose). A job is not cut at the cap: the runner pauses it until the cap opens again."""
+    as_job = leads.not_erased().count() > settings.JOB_INLINE_LIMIT
+    left_today = pushes_left_today(partner)
+    return PushForecast(
+        partner=partner,
+        plan=plan_pushes(partner=partner, leads=leads, budget=None if as_job else left_today),
+        as_job=as_job,
+        left_today=left_today,
+        opens_at=partner.next_working_time(timezone.now()),
+    )
 
 
 def push_leads(*, partner: Partner, leads: QuerySet[Lead], actor=None) -> PushSummary:

@@ -265,8 +265,9 @@ def test_push_action_after_a_check_pushes_the_marketable_leads(partner, sandbox,
     assert accepted == marketable
     assert sandbox.calls(PUSH_PATH) == len(marketable)
     assert shown_messages(done) == [
-        f"推送完成（{partner}）：接收 {len(marketable)}，拒绝 0，结果未知 0，未送达 0；"
-        f"跳过：已推送 0，不可营销 {10 - len(marketable)}，资料不全 0。"
+        f"推送完成（{partner}）：共 10 条，发出 {len(marketable)} 条（接收 {len(marketable)}，"
+        f"拒绝 0，结果未知 0，未送达 0），未推送 {10 - len(marketable)} 条。"
+        f" 未推送原因：最近一次撞库不可营销 {10 - len(marketable)}（见“未推送及原因”）"
     ]
 
 
@@ -281,7 +282,7 @@ def test_push_action_says_how_many_leads_the_daily_cap_held_back(partner, sandbo
     done = post_action(operator, "push_to_partner", leads, apply="1", partner=partner.pk)
 
     [message] = shown_messages(done)
-    assert f"已达每日推送上限，{marketable - 1} 条未推送。" in message
+    assert f"超出每日推送上限 {marketable - 1}" in message
     assert sandbox.calls(PUSH_PATH) == 1
 
 

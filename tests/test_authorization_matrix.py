@@ -25,7 +25,7 @@ from core.roles import ROLES
 from jobs.models import Job, JobKind
 from leads.models import ExportRecord, ImportBatch, Lead, PersonalDataAccess
 from partners.models import AuditLogEntry
-from pushes.models import Push
+from pushes.models import Push, PushSkip
 from pushes.services import push_leads
 from tests.conftest import log_in_verified
 from tests.crawl import crawl, is_html
@@ -105,6 +105,12 @@ TABLE = {
     "admin:pushes_push_history": ("GET", OK, OK, OK, D, OK),
     "admin:pushes_push_delete": ("GET", D, D, D, D, D),
     "admin:pushes_push_export": ("GET", OK, D, D, D, OK),
+    # --- 未推送及原因: read by whoever reads push history ---
+    "admin:pushes_pushskip_changelist": ("GET", OK, OK, OK, D, OK),
+    "admin:pushes_pushskip_add": ("GET", D, D, D, D, D),
+    "admin:pushes_pushskip_change": ("GET", OK, OK, OK, D, OK),
+    "admin:pushes_pushskip_history": ("GET", OK, OK, OK, D, OK),
+    "admin:pushes_pushskip_delete": ("GET", D, D, D, D, D),
     # --- jobs: someone else's ---
     "admin:jobs_job_changelist": ("GET", OK, OK, OK, D, OK),
     "admin:jobs_job_add": ("GET", D, D, D, D, D),
@@ -223,6 +229,7 @@ def world(partner, make_leads):
     selection = Lead.objects.filter(pk__in=[lead.pk for lead in leads])
     check_leads(partner=partner, leads=selection, actor=owner)
     push_leads(partner=partner, leads=selection, actor=owner)
+    push_leads(partner=partner, leads=selection, actor=owner)  # each lead now a skip, with why
     check_leads(partner=partner, leads=selection[:1])  # as the command line does: no account
     uploader = _log_in(owner)
     rows = lead_rows(2)
@@ -242,6 +249,7 @@ def world(partner, make_leads):
         "partners.auditlogentry": AuditLogEntry.objects.latest("pk"),
         "collision.collisionresult": CollisionResult.objects.latest("pk"),
         "pushes.push": Push.objects.latest("pk"),
+        "pushes.pushskip": PushSkip.objects.latest("pk"),
         "jobs.job": job,
         "auth.user": target,
         "auth.group": Group.objects.get(name=OPERATOR),

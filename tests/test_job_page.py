@@ -110,10 +110,12 @@ def test_a_finished_push_job_page_adds_up_and_links_to_each_outcome(
 
     assert_one_status_and_the_partner_by_name(page, job)
     buckets = buckets_on(page)
-    assert {"accepted", "rejected", "unknown", "failed", "skipped"} <= set(buckets)
+    assert {"accepted", "rejected", "unknown", "failed", "skipped_not_marketable"} <= set(buckets)
     assert sum(int(b["count"]) for b in buckets.values()) == job.total == 30
     assert int(buckets["accepted"]["count"]) == marketable == Push.objects.filter(job=job).count()
-    assert int(buckets["skipped"]["count"]) == 30 - marketable
+    # Each skip by its reason, linked to the 未推送及原因 rows that say so.
+    assert int(buckets["skipped_not_marketable"]["count"]) == 30 - marketable
+    assert "reason__exact=not_marketable" in buckets["skipped_not_marketable"]["url"]
     assert_each_link_lists_its_count(operator_client, buckets)
 
     answer = operator_client.get(reverse("admin:jobs_job_progress", args=[job.pk])).json()
