@@ -19,6 +19,7 @@ from collision.models import CollisionResult
 from collision.services import check_leads
 from core.masking import mask_phone
 from core.roles import ROLES
+from leads.erasure import erase, people_of
 from leads.models import ExportRecord, Lead, PersonalDataAccess
 from partners.models import AuditLogEntry, Operation
 from pushes.models import Push
@@ -140,6 +141,17 @@ def test_an_operator_is_shown_no_link_into_the_audit_log(partner, sandbox, make_
     assert "/admin/partners/auditlogentry/" not in page.content.decode()
     assert operator.get(reverse(CHANGELIST)).status_code == 403
     assert operator.get(reverse(EXPORT)).status_code == 403
+
+
+def test_an_erased_lead_stays_in_the_table_without_its_phone(auditor, partner, sandbox, make_leads):
+    leads = make_leads(3)
+    entry = batch_check(partner, leads)
+    erase(people_of(Lead.objects.filter(pk=leads[0].pk)), reason="依申请")
+    table = detail(auditor, entry).split('id="audit-leads"')[1]
+    assert "本次调用涉及的线索（3 条）" in table
+    assert mask_phone(leads[0].phone) not in table and "已删除" in table
+    assert mask_phone(leads[1].phone) in table
+    assert listed_ids(listing(auditor, q=leads[0].phone)) == set()  # nothing finds it any more
 
 
 def test_revealed_phones_are_logged_as_a_sight_of_personal_data(partner, sandbox, make_leads):
