@@ -369,6 +369,7 @@ class ExportKind(models.TextChoices):
     COLLISION_RESULTS = "collision_results", _("撞库结果")
     PUSHES = "pushes", _("推送记录")
     REJECTED_ROWS = "rejected_rows", _("导入被拒行")
+    PUSH_SKIPS = "push_skips", _("未推送及原因")
 
 
 class ExportRecord(models.Model):

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy
 from core.admin import ReadOnlyAdmin, reveal_pii
 from jobs.admin import PushJobListFilter
 from leads.admin_pii import BlindIndexSearchMixin, PersonalDataPagesMixin, related_lead_columns
-from leads.exports.admin import PushExportMixin
+from leads.exports.admin import PushExportMixin, PushSkipExportMixin
 from partners.calls import PartnerUnavailable
 from partners.models import Partner
 from pushes.models import Push, PushSkip, PushState
@@ -129,7 +129,9 @@ def partner_answer_columns(request) -> list:
 
 
 @admin.register(PushSkip)
-class PushSkipAdmin(PersonalDataPagesMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
+class PushSkipAdmin(
+    PushSkipExportMixin, PersonalDataPagesMixin, BlindIndexSearchMixin, ReadOnlyAdmin
+):
     """未推送及原因: the leads a push was asked for and did not send, and why; what the push
     history, which lists attempts only, cannot show."""
 

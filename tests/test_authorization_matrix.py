@@ -111,6 +111,7 @@ TABLE = {
     "admin:pushes_pushskip_change": ("GET", OK, OK, OK, D, OK),
     "admin:pushes_pushskip_history": ("GET", OK, OK, OK, D, OK),
     "admin:pushes_pushskip_delete": ("GET", D, D, D, D, D),
+    "admin:pushes_pushskip_export": ("GET", OK, D, D, D, OK),
     # --- jobs: someone else's ---
     "admin:jobs_job_changelist": ("GET", OK, OK, OK, D, OK),
     "admin:jobs_job_add": ("GET", D, D, D, D, D),

@@ -146,3 +146,43 @@ def test_a_skip_is_on_the_leads_timeline(partner, sandbox, make_leads):
     assert len(skipped) == 1
     assert skipped[0].outcome == "资料不全" and "缺少：学历、芝麻分" in skipped[0].detail
     assert skipped[0].partner == str(partner) and not skipped[0].good
+
+
+def test_the_skips_list_filters_by_reason_finds_a_phone_and_exports_masked(
+    partner, sandbox, make_leads
+):
+    from urllib.parse import unquote
+
+    from django.test import Client
+    from django.urls import reverse
+
+    from leads.models import ExportKind, ExportRecord
+    from tests.browser import operator_user
+    from tests.conftest import log_in_verified
+    from tests.import_files import read_xlsx
+
+    leads = one_of_each(partner, make_leads)
+    push_leads(partner=partner, leads=selection(leads))
+    operator = log_in_verified(Client(), operator_user())
+    skips = reverse("admin:pushes_pushskip_changelist")
+
+    incomplete = operator.get(skips, {"reason__exact": "incomplete"})
+    assert incomplete.status_code == 200 and incomplete.context["cl"].result_count == 1
+    page = incomplete.content.decode()
+    assert "资料不全" in page and "缺少：学历、芝麻分" in page
+    assert leads["incomplete"].phone not in page  # masked for an operator
+    found = operator.get(skips, {"q": leads["not_checked"].phone})
+    assert [row.reason for row in found.context["cl"].result_list] == [SkipReason.NOT_CHECKED]
+
+    response = operator.post(
+        reverse("admin:pushes_pushskip_export") + "?reason__exact=incomplete",
+        {"file_format": "xlsx"},
+    )
+    assert response.status_code == 200
+    assert "未推送及原因-" in unquote(response["Content-Disposition"])
+    header, row = read_xlsx(response.content)
+    assert header[:7] == ["时间", "线索ID", "姓名", "手机号", "合作平台", "原因", "说明"]
+    assert row[1] == leads["incomplete"].pk and row[5:7] == ["资料不全", "缺少：学历、芝麻分"]
+    assert "*" in row[3] and row[3] != leads["incomplete"].phone
+    record = ExportRecord.objects.get()
+    assert (record.kind, record.row_count, record.unmasked) == (ExportKind.PUSH_SKIPS, 1, False)

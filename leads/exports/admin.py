@@ -100,6 +100,11 @@ class PushExportMixin(GuardedExportMixin):
     export_permission = "pushes.export_push"
 
 
+class PushSkipExportMixin(GuardedExportMixin):
+    export_kind = ExportKind.PUSH_SKIPS
+    export_permission = "pushes.export_push"  # whoever exports push history exports its gaps
+
+
 class ExportRecordAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at",

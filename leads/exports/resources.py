@@ -171,8 +171,23 @@ class PushResource(PerLeadAndPartnerResource):
         ]  # fmt: skip
 
 
+class PushSkipResource(PerLeadAndPartnerResource):
+    created_at = ExportColumn(attribute="created_at", column_name=gettext_lazy("时间"))
+    reason = ExportColumn(attribute="get_reason_display", column_name=gettext_lazy("原因"))
+    detail = ExportColumn(attribute="detail", column_name=gettext_lazy("说明"))
+    job = ExportColumn(attribute="job_id", column_name=gettext_lazy("任务"))
+    actor = ExportColumn(attribute="actor__username", column_name=gettext_lazy("操作人"))
+
+    class Meta:
+        export_order = [
+            "created_at", "lead_id", "name", "phone", "partner", "reason", "detail", "job",
+            "actor",
+        ]  # fmt: skip
+
+
 RESOURCES = {
     ExportKind.LEADS: (LeadResource, ()),
     ExportKind.COLLISION_RESULTS: (CollisionResultResource, ("lead", "partner")),
     ExportKind.PUSHES: (PushResource, ("lead", "partner")),
+    ExportKind.PUSH_SKIPS: (PushSkipResource, ("lead", "partner", "actor")),
 }
