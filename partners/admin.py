@@ -8,8 +8,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 
 from partners.audit_admin import AuditLogEntryAdmin
-from partners.forms import PartnerForm
-from partners.models import AuditLogEntry, Partner
+from partners.forms import KEY_FIELDS, PartnerForm
+from partners.models import AuditLogEntry, Environment, Partner
 
 
 @admin.register(Partner)
@@ -26,15 +26,41 @@ class PartnerAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     list_filter = ["environment", "is_active", "is_paused", "collision_protocol", "push_protocol"]
-    readonly_fields = ["secret_key_state", "consecutive_failures", "last_error", "last_error_at"]
+    readonly_fields = [
+        "test_secret_key_state",
+        "production_secret_key_state",
+        "consecutive_failures",
+        "last_error",
+        "last_error_at",
+    ]
     search_fields = ["name", "slug", "utm_source"]
     prepopulated_fields = {"slug": ["name"]}
     fieldsets = [
-        (None, {"fields": ["name", "slug", "is_active", "environment"]}),
-        (gettext_lazy("地址"), {"fields": ["test_base_url", "production_base_url", "push_url"]}),
+        (None, {"fields": ["name", "slug", "is_active", "environment", "receives_pushes"]}),
+        (gettext_lazy("撞库"), {"fields": ["utm_source"]}),
         (
-            gettext_lazy("凭证"),
-            {"fields": ["utm_source", "client_id", "secret_key", "secret_key_state"]},
+            gettext_lazy("测试环境"),
+            {
+                "fields": [
+                    "test_base_url",
+                    "test_push_url",
+                    "test_client_id",
+                    "test_secret_key",
+                    "test_secret_key_state",
+                ]
+            },
+        ),
+        (
+            gettext_lazy("生产环境"),
+            {
+                "fields": [
+                    "production_base_url",
+                    "production_push_url",
+                    "production_client_id",
+                    "production_secret_key",
+                    "production_secret_key_state",
+                ]
+            },
         ),
         (
             gettext_lazy("协议"),
@@ -74,25 +100,33 @@ class PartnerAdmin(admin.ModelAdmin):
     ]
 
     def get_fieldsets(self, request, obj=None):
-        """The key field is the write-only form field; whoever may only view the partner gets
-        its state alone (a read-only field would render the key itself)."""
+        """The key fields are the write-only form fields; whoever may only view the partner gets
+        their state alone (a read-only field would render the key itself)."""
         fieldsets = super().get_fieldsets(request, obj)
         if self.has_change_permission(request, obj) if obj else self.has_add_permission(request):
             return fieldsets
         return [
-            (title, {**options, "fields": [f for f in options["fields"] if f != "secret_key"]})
+            (title, {**options, "fields": [f for f in options["fields"] if f not in KEY_FIELDS]})
             for title, options in fieldsets
         ]
 
-    @admin.display(description=gettext_lazy("签名密钥"))
-    def secret_key_state(self, partner):
-        if not partner.has_secret_key:
+    @staticmethod
+    def _key_state(partner, environment: str) -> str:
+        if not partner.has_secret_key_for(environment):
             return _("未设置")
-        if partner.secret_key_changed_at:
+        if changed_at := getattr(partner, f"{environment}_secret_key_changed_at"):
             return _("已设置（%(when)s 修改）") % {
-                "when": date_format(timezone.localtime(partner.secret_key_changed_at), "Y-m-d H:i")
+                "when": date_format(timezone.localtime(changed_at), "Y-m-d H:i")
             }
         return _("已设置")
+
+    @admin.display(description=gettext_lazy("测试环境密钥状态"))
+    def test_secret_key_state(self, partner):
+        return self._key_state(partner, Environment.TEST)
+
+    @admin.display(description=gettext_lazy("生产环境密钥状态"))
+    def production_secret_key_state(self, partner):
+        return self._key_state(partner, Environment.PRODUCTION)
 
     @admin.display(description=gettext_lazy("状态"))
     def health(self, partner):
@@ -106,7 +140,7 @@ class PartnerAdmin(admin.ModelAdmin):
             return _("连续失败 %s 次") % partner.consecutive_failures
         return _("正常")
 
-    @method_decorator(sensitive_post_parameters("secret_key"))
+    @method_decorator(sensitive_post_parameters(*KEY_FIELDS))
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         return super().changeform_view(request, object_id, form_url, extra_context)
 

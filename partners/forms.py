@@ -1,21 +1,30 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from partners.models import Partner
+from partners.models import Environment, Partner
+
+KEY_FIELDS = {"test_secret_key": Environment.TEST, "production_secret_key": Environment.PRODUCTION}
 
 
-class PartnerForm(forms.ModelForm):
-    """The secret key is write-only. It is not one of the form's model fields, so the key never
-    sits in the form's initial data (an error report would show it) and a blank field leaves the
-    key alone without recording it as changed."""
-
-    secret_key = forms.CharField(
-        label=_("签名密钥"),
+def _key_field(label):
+    return forms.CharField(
+        label=label,
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=_("保存后不再显示。修改时留空表示保持原密钥不变。"),
     )
+
+
+class PartnerForm(forms.ModelForm):
+    """Each environment's secret key is write-only. The keys are not among the form's model
+    fields, so a key never sits in the form's initial data (an error report would show it) and a
+    blank field leaves that key alone without recording it as changed. Which settings the active
+    environment needs (its key; its push URL and clientId when the partner takes pushes) is the
+    model's rule (Partner.clean), reported on the field concerned."""
+
+    test_secret_key = _key_field(_("测试环境签名密钥"))
+    production_secret_key = _key_field(_("生产环境签名密钥"))
 
     class Meta:
         model = Partner
@@ -24,11 +33,14 @@ class PartnerForm(forms.ModelForm):
             "slug",
             "is_active",
             "environment",
-            "test_base_url",
-            "production_base_url",
-            "push_url",
+            "receives_pushes",
             "utm_source",
-            "client_id",
+            "test_base_url",
+            "test_push_url",
+            "test_client_id",
+            "production_base_url",
+            "production_push_url",
+            "production_client_id",
             "collision_protocol",
             "push_protocol",
             "push_data_as_string",
@@ -43,16 +55,14 @@ class PartnerForm(forms.ModelForm):
             "is_paused",
             "failure_threshold",
         ]
-        # The admin builds its form from the fieldsets, which name the key: keep the model field out.
-        exclude = ["secret_key"]  # noqa: DJ006
-
-    def clean_secret_key(self):
-        key = self.cleaned_data["secret_key"]
-        if not key and not self.instance.has_secret_key:
-            raise forms.ValidationError(_("新建合作平台时必须填写签名密钥"))
-        return key
+        # The admin builds its form from the fieldsets, which name the keys: keep the model
+        # fields out.
+        exclude = list(KEY_FIELDS)  # noqa: DJ006
 
     def _post_clean(self):
+        # Onto the instance before the model validates it: Partner.clean asks for the active
+        # environment's key, which may be the one typed in just now.
+        for name, environment in KEY_FIELDS.items():
+            if key := self.cleaned_data.get(name):
+                self.instance.replace_secret_key(key, environment=environment)
         super()._post_clean()
-        if key := self.cleaned_data.get("secret_key"):
-            self.instance.replace_secret_key(key)

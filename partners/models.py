@@ -26,6 +26,13 @@ class Environment(models.TextChoices):
     PRODUCTION = "production", _("生产环境")
 
 
+def _active_environment_has(name: str) -> models.Q:
+    """The database's spelling of "the active environment's ``name`` is filled in"."""
+    return models.Q(environment=Environment.TEST) & ~models.Q(**{f"test_{name}": ""}) | models.Q(
+        environment=Environment.PRODUCTION
+    ) & ~models.Q(**{f"production_{name}": ""})
+
+
 class Partner(models.Model):
     """A lender we check leads against and push leads to."""
 
@@ -40,15 +47,45 @@ class Partner(models.Model):
         _("测试环境地址"), help_text=_("撞库接口的域名，例如 http://yrxd.test.creditease.cn")
     )
     production_base_url = models.URLField(_("生产环境地址"), blank=True, default="")
-    push_url = models.URLField(
-        _("推送地址"), blank=True, default="", help_text=_("合作平台提供的用户推送完整 URL")
+    # Each environment has its own push URL, clientId and key: switching the environment switches
+    # where pushes go and how every call is signed. The active one is read through push_url,
+    # client_id, secret_key (properties below). Keys are encrypted and write-only (PartnerForm).
+    test_push_url = models.URLField(
+        _("测试环境推送地址"), blank=True, default="", help_text=_("合作平台提供的用户推送完整 URL")
+    )
+    production_push_url = models.URLField(
+        _("生产环境推送地址"), blank=True, default="", help_text=_("合作平台提供的用户推送完整 URL")
+    )
+    test_client_id = models.CharField(
+        _("测试环境推送 clientId"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_("合作平台分配的 clientId（规范示例为 THIRDPARTY_QUNADAI）"),
+    )
+    production_client_id = models.CharField(
+        _("生产环境推送 clientId"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_("合作平台分配的 clientId（规范示例为 THIRDPARTY_QUNADAI）"),
+    )
+    test_secret_key = EncryptedTextField(_("测试环境签名密钥"), blank=True, default="")
+    production_secret_key = EncryptedTextField(_("生产环境签名密钥"), blank=True, default="")
+    test_secret_key_changed_at = models.DateTimeField(
+        _("测试环境密钥最近修改时间"), null=True, blank=True, editable=False
+    )
+    production_secret_key_changed_at = models.DateTimeField(
+        _("生产环境密钥最近修改时间"), null=True, blank=True, editable=False
+    )
+    receives_pushes = models.BooleanField(
+        _("接收推送"),
+        default=True,
+        help_text=_(
+            "只做撞库、不接收推送的合作平台取消勾选；勾选时当前环境必须有推送地址和 clientId"
+        ),
     )
     utm_source = models.CharField(_("渠道名称 utmSource"), max_length=64)
-    client_id = models.CharField(_("推送 clientId"), max_length=64, default="THIRDPARTY_QUNADAI")
-    secret_key = EncryptedTextField(_("签名密钥"))
-    secret_key_changed_at = models.DateTimeField(
-        _("密钥最近修改时间"), null=True, blank=True, editable=False
-    )
     collision_protocol = models.CharField(
         _("撞库协议"),
         max_length=64,
@@ -112,6 +149,17 @@ class Partner(models.Model):
                 name="partner_production_needs_url",
             ),
             models.CheckConstraint(
+                condition=_active_environment_has("secret_key"),
+                name="partner_active_environment_has_key",
+                violation_error_message=_("当前环境必须填写签名密钥"),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(receives_pushes=False)
+                | _active_environment_has("push_url") & _active_environment_has("client_id"),
+                name="partner_pushing_needs_url_and_client_id",
+                violation_error_message=_("接收推送的合作平台在当前环境必须有推送地址和 clientId"),
+            ),
+            models.CheckConstraint(
                 condition=models.Q(max_concurrency__gte=1, max_requests_per_second__gt=0),
                 name="partner_throughput_positive",
             ),
@@ -133,20 +181,68 @@ class Partner(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self):
+        errors = {}
         if self.environment == Environment.PRODUCTION and not self.production_base_url:
-            raise ValidationError(
-                {"production_base_url": _("切换到生产环境前需要填写生产环境地址")}
-            )
+            errors["production_base_url"] = _("切换到生产环境前需要填写生产环境地址")
+        environment = self.get_environment_display()
+        if not self.secret_key:
+            errors[self._active("secret_key")] = _(
+                "当前环境（%(environment)s）必须填写签名密钥"
+            ) % {"environment": environment}
+        if self.receives_pushes and not self.push_url:
+            errors[self._active("push_url")] = _(
+                "接收推送的合作平台必须填写当前环境（%(environment)s）的推送地址"
+            ) % {"environment": environment}
+        if self.receives_pushes and not self.client_id:
+            errors[self._active("client_id")] = _(
+                "接收推送的合作平台必须填写当前环境（%(environment)s）的 clientId"
+            ) % {"environment": environment}
         if (self.working_hours_start is None) != (self.working_hours_end is None):
-            raise ValidationError(
-                {"working_hours_end": _("工作时段的开始和结束要么都填，要么都不填")}
-            )
+            errors["working_hours_end"] = _("工作时段的开始和结束要么都填，要么都不填")
+        if errors:
+            raise ValidationError(errors)
+
+    # -- the active environment's settings ------------------------------------------------------
+    # Services read these and never the per-environment fields, so a switch of environment
+    # switches every call at once. The setters keep ``Partner(push_url=..., secret_key=...)``
+    # and ``partner.secret_key = ...`` working: they write the active environment's field.
+
+    def _active(self, name: str) -> str:
+        prefix = "production" if self.environment == Environment.PRODUCTION else "test"
+        return f"{prefix}_{name}"
 
     @property
     def base_url(self) -> str:
-        if self.environment == Environment.PRODUCTION:
-            return self.production_base_url
-        return self.test_base_url
+        return getattr(self, self._active("base_url"))
+
+    @property
+    def push_url(self) -> str:
+        """Blank for a partner that takes no pushes: nothing is pushed to it (pushes.services)."""
+        return getattr(self, self._active("push_url")) if self.receives_pushes else ""
+
+    @push_url.setter
+    def push_url(self, value: str) -> None:
+        setattr(self, self._active("push_url"), value)
+
+    @property
+    def client_id(self) -> str:
+        return getattr(self, self._active("client_id"))
+
+    @client_id.setter
+    def client_id(self, value: str) -> None:
+        setattr(self, self._active("client_id"), value)
+
+    @property
+    def secret_key(self) -> str:
+        return getattr(self, self._active("secret_key"))
+
+    @secret_key.setter
+    def secret_key(self, value: str) -> None:
+        setattr(self, self._active("secret_key"), value)
+
+    @property
+    def secret_key_changed_at(self) -> datetime | None:
+        return getattr(self, self._active("secret_key_changed_at"))
 
     @property
     def is_production(self) -> bool:
@@ -156,9 +252,14 @@ class Partner(models.Model):
     def has_secret_key(self) -> bool:
         return bool(self.pk and self.secret_key)
 
-    def replace_secret_key(self, key: str) -> None:
-        self.secret_key = key
-        self.secret_key_changed_at = timezone.now()
+    def has_secret_key_for(self, environment: str) -> bool:
+        return bool(self.pk and getattr(self, f"{environment}_secret_key"))
+
+    def replace_secret_key(self, key: str, *, environment: str | None = None) -> None:
+        """Set the key of ``environment`` (the active one by default) and note when."""
+        environment = environment or self.environment
+        setattr(self, f"{environment}_secret_key", key)
+        setattr(self, f"{environment}_secret_key_changed_at", timezone.now())
 
     @property
     def signing_key(self) -> SecretKey:
@@ -300,6 +401,7 @@ class AuditLogEntry(AppendOnlyRecord):
         verbose_name_plural = _("审计日志")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["partner", "-created_at"], name="audit_partner_time")]
+        permissions = [("export_auditlogentry", _("可导出审计日志（打码）"))]
 
     def __str__(self):
         return f"#{self.pk} {self.get_operation_display()} ({self.get_outcome_display()})"

@@ -61,7 +61,7 @@ def test_saving_with_the_key_blank_keeps_it_and_records_no_change_of_it(partner)
         for name, value in form.initial.items()
         if value is not None and name in form.fields
     }
-    data.update(name="改名", secret_key="", working_hours_start="", working_hours_end="")
+    data.update(name="改名", test_secret_key="", working_hours_start="", working_hours_end="")
     data.pop("daily_push_cap", None)
     response = client.post(url, data)
     assert response.status_code == 302, response.context["adminform"].form.errors
@@ -70,7 +70,7 @@ def test_saving_with_the_key_blank_keeps_it_and_records_no_change_of_it(partner)
     message = LogEntry.objects.get(object_id=str(partner.pk)).get_change_message()
     assert "名称" in message and "密钥" not in message
 
-    data["secret_key"] = "a-brand-new-key-2026"
+    data["test_secret_key"] = "a-brand-new-key-2026"
     assert client.post(url, data).status_code == 302
     partner.refresh_from_db()
     assert partner.secret_key == "a-brand-new-key-2026" and partner.secret_key_changed_at

@@ -197,6 +197,7 @@ def other_partners(db, sandbox):
         production_base_url="https://partner.example.com",
         utm_source="live",
         secret_key="live-key",
+        receives_pushes=False,
     )
     Partner.objects.create(
         name="停用平台",
@@ -204,6 +205,7 @@ def other_partners(db, sandbox):
         test_base_url=sandbox.base_url,
         utm_source="off",
         secret_key="off-key",
+        receives_pushes=False,
         is_active=False,
     )
     return production

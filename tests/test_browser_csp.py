@@ -56,12 +56,18 @@ def test_main_admin_pages_raise_no_csp_violation(live_server, partner, make_lead
     check_leads(partner=partner, leads=leads)  # a timeline on the lead page, audit log rows
     # Production is shown in the error colour on the partner picker, a paused partner in the list.
     Partner.objects.filter(pk=partner.pk).update(
-        environment=Environment.PRODUCTION, production_base_url=partner.test_base_url
+        environment=Environment.PRODUCTION,
+        production_base_url=partner.test_base_url,
+        production_push_url=partner.test_push_url,
+        production_client_id=partner.test_client_id,
+        production_secret_key=partner.test_secret_key,
     )
     Partner.objects.create(
         name="已暂停平台",
         slug="paused",
         test_base_url=partner.test_base_url,
+        secret_key="paused-key",
+        receives_pushes=False,
         is_paused=True,
         last_error="连续失败",
     )

@@ -76,7 +76,7 @@ def apply_fault(fault: str, times, partner, sandbox) -> None:
             closed.bind(("127.0.0.1", 0))
             port = closed.getsockname()[1]
         Partner.objects.filter(pk=partner.pk).update(
-            push_url=f"http://127.0.0.1:{port}/api/push/user"
+            test_push_url=f"http://127.0.0.1:{port}/api/push/user"
         )
     else:
         sandbox.inject(fault, times=times)

@@ -183,7 +183,7 @@ def test_partner_key_never_in_command_output_or_command_errors(partner, sandbox,
     partner.save()
     outputs["wrong key, batch"] = call("check_leads", "--partner", "sandbox", "--all")
     outputs["wrong key, single"] = call("check_leads", "--partner", "sandbox", "--ids", ids[0])
-    Partner.objects.filter(pk=partner.pk).update(push_url="")
+    Partner.objects.filter(pk=partner.pk).update(receives_pushes=False)
     outputs["no push URL"] = call("push_leads", "--partner", "sandbox", "--all")
     Partner.objects.filter(pk=partner.pk).update(is_active=False)
     outputs["inactive"] = call("check_leads", "--partner", "sandbox", "--all")
@@ -237,10 +237,10 @@ def partner_form_data(partner: Partner, **changes) -> dict:
         "environment": partner.environment,
         "test_base_url": partner.test_base_url,
         "production_base_url": partner.production_base_url,
-        "push_url": partner.push_url,
+        "test_push_url": partner.test_push_url,
         "utm_source": partner.utm_source,
-        "client_id": partner.client_id,
-        "secret_key": "",
+        "test_client_id": partner.test_client_id,
+        "test_secret_key": "",
         "collision_protocol": partner.collision_protocol,
         "push_protocol": partner.push_protocol,
         "connect_timeout": partner.connect_timeout,
@@ -250,14 +250,14 @@ def partner_form_data(partner: Partner, **changes) -> dict:
         "failure_threshold": partner.failure_threshold,
         "_save": "保存",
     }
-    for flag in ("is_active", "push_data_as_string", "push_integers_as_strings"):
+    for flag in ("is_active", "receives_pushes", "push_data_as_string", "push_integers_as_strings"):
         if getattr(partner, flag):
             data[flag] = "on"
     return {**data, **changes}
 
 
 def secret_key_input(html: str) -> str:
-    tags = re.findall(r'<input[^>]*name="secret_key"[^>]*>', html)
+    tags = re.findall(r'<input[^>]*name="test_secret_key"[^>]*>', html)
     assert len(tags) == 1, tags
     return tags[0]
 
@@ -282,7 +282,9 @@ def test_saving_with_blank_key_keeps_it_and_a_new_key_replaces_it(admin_client, 
     assert partner.name == "沙箱平台二"
     assert partner.secret_key == PARTNER_KEY
 
-    response = admin_client.post(url, partner_form_data(partner, secret_key=NEW_KEY), follow=True)
+    response = admin_client.post(
+        url, partner_form_data(partner, test_secret_key=NEW_KEY), follow=True
+    )
     assert response.status_code == 200
     assert NEW_KEY not in response.content.decode()
     partner.refresh_from_db()
@@ -292,7 +294,7 @@ def test_saving_with_blank_key_keeps_it_and_a_new_key_replaces_it(admin_client, 
 def test_invalid_partner_form_does_not_echo_the_typed_key(admin_client, partner):
     """A form shown again with errors keeps the key field empty, and nothing is saved."""
     url = reverse("admin:partners_partner_change", args=[partner.pk])
-    data = partner_form_data(partner, secret_key=NEW_KEY, test_base_url="not a url")
+    data = partner_form_data(partner, test_secret_key=NEW_KEY, test_base_url="not a url")
 
     response = admin_client.post(url, data)
 
@@ -310,7 +312,7 @@ def test_error_report_of_a_partner_save_hides_the_typed_key(admin_client, partne
     mail to ADMINS, the DEBUG 500 page): the admin marks it a sensitive POST parameter."""
     response = admin_client.post(
         reverse("admin:partners_partner_change", args=[partner.pk]),
-        partner_form_data(partner, secret_key=NEW_KEY),
+        partner_form_data(partner, test_secret_key=NEW_KEY),
     )
     assert response.status_code == 302
     try:

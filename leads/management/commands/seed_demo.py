@@ -35,19 +35,20 @@ class Command(BaseCommand):
     def handle(self, *args, sandbox_port, leads, admin_port, **options):
         sandbox = f"http://127.0.0.1:{sandbox_port}"
         for name, slug, utm_source, client_id, data_as_string in DEMO_PARTNERS:
+            # The demo partners run in their test environment, which is the sandbox.
             fields = {
                 "name": name,
                 "test_base_url": sandbox,
-                "push_url": f"{sandbox}/api/push/user",
+                "test_push_url": f"{sandbox}/api/push/user",
                 "utm_source": utm_source,
-                "client_id": client_id,
+                "test_client_id": client_id,
                 "push_data_as_string": data_as_string,
             }
             # A re-run keeps each partner's key.
             Partner.objects.update_or_create(
                 slug=slug,
                 defaults=fields,
-                create_defaults={**fields, "secret_key": secrets.token_urlsafe(24)},
+                create_defaults={**fields, "test_secret_key": secrets.token_urlsafe(24)},
             )
         created = self._leads(leads)
         password = secrets.token_urlsafe(12)

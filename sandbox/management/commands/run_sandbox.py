@@ -7,7 +7,8 @@ from sandbox.server import Fault, SandboxConfig, SandboxPartner
 class Command(BaseCommand):
     help = (
         "Serve the sandbox partner (both partner APIs) on a local port. Credentials come from the "
-        "partners whose test base URL points at this sandbox, plus any --credential given."
+        "partners' environments (test or production) whose base URL points at this sandbox, plus "
+        "any --credential given."
     )
 
     def add_arguments(self, parser):
@@ -51,7 +52,12 @@ class Command(BaseCommand):
         prefixes = {f"http://{name}:{port}" for name in (host, "127.0.0.1", "localhost")}
         credentials = {}
         for partner in Partner.objects.all():
-            if any(partner.test_base_url.startswith(prefix) for prefix in prefixes):
-                credentials[partner.utm_source] = partner.secret_key
-                credentials[partner.client_id] = partner.secret_key
+            for environment in ("test", "production"):
+                base_url = getattr(partner, f"{environment}_base_url")
+                if not any(base_url.startswith(prefix) for prefix in prefixes):
+                    continue
+                key = getattr(partner, f"{environment}_secret_key")
+                credentials[partner.utm_source] = key
+                if client_id := getattr(partner, f"{environment}_client_id"):
+                    credentials[client_id] = key
         return credentials
