@@ -153,6 +153,7 @@ LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
+FORMAT_MODULE_PATH = ["config.formats"]  # times to the second (config/formats)
 USE_TZ = True
 
 # --- HTTPS, cookies, sessions, CSP (issue 11) ---
