@@ -1,4 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
@@ -8,6 +12,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 
 from partners.audit_admin import AuditLogEntryAdmin
+from partners.connection import run_connection_test
 from partners.forms import KEY_FIELDS, PartnerForm
 from partners.models import AuditLogEntry, Environment, Partner
 
@@ -139,6 +144,31 @@ class PartnerAdmin(admin.ModelAdmin):
         if partner.consecutive_failures:
             return _("连续失败 %s 次") % partner.consecutive_failures
         return _("正常")
+
+    def get_urls(self):
+        test_connection = path(
+            "<int:partner_id>/test-connection/",
+            self.admin_site.admin_view(self.test_connection_view),
+            name="partners_partner_test_connection",
+        )
+        return [test_connection, *super().get_urls()]
+
+    def test_connection_view(self, request, partner_id):
+        """测试连接: one signed check of a dummy hash to the active environment (never a push),
+        audited with the operator as actor; the outcome shows on the change page. Whoever may
+        change the partner may test it (csrf_protect comes with admin_view)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        partner = Partner.objects.filter(pk=partner_id).first()
+        if partner is None or not self.has_change_permission(request, partner):
+            raise PermissionDenied
+        report = run_connection_test(partner=partner, actor=request.user)
+        self.message_user(request, report.text, messages.SUCCESS if report.ok else messages.ERROR)
+        return redirect(reverse("admin:partners_partner_change", args=[partner.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {"can_test_connection": self.has_change_permission(request)}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     @method_decorator(sensitive_post_parameters(*KEY_FIELDS))
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):

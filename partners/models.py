@@ -290,6 +290,8 @@ class Operation(models.TextChoices):
     COLLISION_SINGLE = "collision_single", _("单次撞库")
     COLLISION_BATCH = "collision_batch", _("批量撞库")
     PUSH = "push", _("用户推送")
+    # One check of a dummy hash, sent by 测试连接 (partners.connection).
+    CONNECTION_TEST = "connection_test", _("连接测试")
 
 
 class CallOutcome(models.TextChoices):

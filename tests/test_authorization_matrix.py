@@ -86,6 +86,8 @@ TABLE = {
     "admin:partners_partner_change": ("GET", OK, OK, OK, D, OK),
     "admin:partners_partner_history": ("GET", OK, OK, OK, D, OK),
     "admin:partners_partner_delete": ("GET", D, D, D, D, D),  # deactivate instead
+    # 测试连接: one audited check of a dummy hash, for whoever may change the partner.
+    "admin:partners_partner_test_connection": ("POST", D, D, REDIRECT, D, REDIRECT),
     "admin:partners_auditlogentry_changelist": ("GET", D, OK, OK, D, OK),
     "admin:partners_auditlogentry_add": ("GET", D, D, D, D, D),
     "admin:partners_auditlogentry_change": ("GET", D, OK, OK, D, OK),
