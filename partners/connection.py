@@ -56,8 +56,12 @@ def run_connection_test(*, partner: Partner, actor) -> ConnectionReport:
     if call.ok:
         text = _(
             "连接正常（%(where)s）：耗时 %(latency)s 毫秒，HTTP %(status)s，合作平台应答成功，"
-            "测试哈希的用户状态为 %(user_status)s。已记入审计日志 #%(audit)s。"
-        ) % {**facts, "user_status": int(call.answer.status)}
+            "测试哈希的用户状态为 %(user_status)s（%(meaning)s）。已记入审计日志 #%(audit)s。"
+        ) % {
+            **facts,
+            "user_status": int(call.answer.status),
+            "meaning": _user_status_meaning(call.answer.status),
+        }
         return ConnectionReport(True, text, call)
     text = _(
         "连接失败（%(where)s）：%(reason)s（耗时 %(latency)s 毫秒）。已记入审计日志 #%(audit)s。"
@@ -87,3 +91,9 @@ def _reason(call: CallResult, partner: Partner) -> str:
             "message": call.error
         }
     return _("%(outcome)s：%(message)s") % {"outcome": outcome.label, "message": call.error}
+
+
+def _user_status_meaning(status: int) -> str:
+    """The spec's words for a user status (a dummy hash usually reads as 0, 未注册)."""
+    meanings = {0: _("未注册"), 1: _("本渠道已注册"), 2: _("其他渠道已注册"), 3: _("异常")}
+    return meanings[int(status)]
