@@ -19,7 +19,6 @@ from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -269,17 +268,16 @@ def standing_columns(request, admin_site) -> list:
             else:
                 text = format_html("{}", label)
             verdict = found.key if found else "none"
-            if single:
-                lines.append((verdict, "", text))
-            else:
-                lines.append((verdict, f"{entry.partner.name}：", text))
+            partner = (
+                ""
+                if single
+                else format_html('<span class="standing-partner">{}：</span>', entry.partner.name)
+            )
+            lines.append((verdict, partner, text))
         if not lines:
             return "-"
-        return format_html_join(
-            mark_safe("<br>"),
-            '<span class="standing standing-{}">{}{}</span>',
-            lines,
-        )
+        # One block per partner (pushes/static/pushes/lead_list.css), its name first.
+        return format_html_join("", '<span class="standing standing-{}">{}{}</span>', lines)
 
     def check_column(lead):
         return cell(lead, "check", CollisionResult, CHECK_VERDICTS["unchecked"])
@@ -287,8 +285,11 @@ def standing_columns(request, admin_site) -> list:
     def push_column(lead):
         return cell(lead, "push", Push, PUSH_STANDINGS["none"])
 
-    named = f"（{partners[0].name}）" if single and partners else ""
-    check_column.short_description = _("撞库结果") + named
-    push_column.short_description = _("推送状态") + named
+    for column, label in ((check_column, _("撞库结果")), (push_column, _("推送状态"))):
+        # The partner's name on a line of its own keeps the narrow columns narrow.
+        named = single and partners
+        column.short_description = (
+            format_html("{}<br>（{}）", label, partners[0].name) if named else label
+        )
     check_column.__name__, push_column.__name__ = "check_standing", "push_standing"
     return [check_column, push_column]

@@ -113,7 +113,7 @@ def test_columns_show_the_newest_check_and_push_with_the_chosen_partner(admin_cl
     a, b, c, d, e = scene["leads"]
     query = f"partner={partner.pk}"
     html = admin_client.get(f"{LIST}?{query}").content.decode()
-    assert f"撞库结果（{partner.name}）" in html and f"推送状态（{partner.name}）" in html
+    assert f"撞库结果<br>（{partner.name}）" in html and f"推送状态<br>（{partner.name}）" in html
 
     check, push = cells(admin_client, query, a)
     result = CollisionResult.objects.get(lead=a)
@@ -330,16 +330,20 @@ FORM_INPUT = re.compile(r'<input type="hidden" name="(\w+)" value="([^"]*)">')
 def post_form(client, html: str, form_id: str):
     """Submit the page's form ``form_id`` as a browser would (its action and hidden fields)."""
     form = re.search(rf'<form method="post" action="([^"]+)" id="{form_id}".*?</form>', html, re.S)
-    if form is None:  # the job page's form carries its id on the wrapping block
-        block = re.search(
-            rf'id="{form_id}".*?<form method="post" action="([^"]+)".*?</form>', html, re.S
-        )
-        form = block
     action = form.group(1).replace("&amp;", "&")
     data = {}
     for name, value in FORM_INPUT.findall(form.group(0)):
         data.setdefault(name, []).append(value)
     return client.post(action, data)
+
+
+def forms_nest(html: str) -> bool:
+    depth = 0
+    for tag in re.findall(r"<(/?)form\b", html):
+        depth += -1 if tag else 1
+        if depth > 1:
+            return True
+    return False
 
 
 def auditor_client():
@@ -372,6 +376,7 @@ def test_batch_page_links_to_its_leads_and_checks_them(done_batch, partner):
     assert "另有 1 条之后又被其他批次写入" in html  # 2 + 2 written, 3 still this batch's
     assert "撞库这些线索（3 条）" in html
 
+    assert not forms_nest(html)
     response = post_form(client, html, "check-batch")
     assert response.status_code == 200
     page = response.content.decode()
@@ -409,7 +414,9 @@ def test_a_finished_check_offers_to_push_its_marketable_leads(finished_check):
     assert f'href="{LIST}?{query.replace("&", "&amp;")}"' in html
     assert count_of(client, query) == 2
 
-    response = post_form(client, html, "push-marketable")
+    assert not forms_nest(html)  # a nested form would post to the job page (403)
+    assert 'form="push-marketable-form"' in html
+    response = post_form(client, html, "push-marketable-form")
     assert response.status_code == 200
     assert 'id="choose-partner"' in response.content.decode()
     assert response.context["count"] == 2
