@@ -1,6 +1,6 @@
 """The audit log's screens: every call to a partner, as sent and as answered (masked).
 
-An auditor reads them: times to the second, a call's leads as a table (masked phone, the hash
+An auditor reads them: times to the second (config/formats), a call's leads as a table (masked phone, the hash
 prefix its request shows, what the partner answered about each), links only where the viewer may
 go, a filter by operator, a search by a lead's phone, ID number or id, and an export of the
 filtered list. The leads of a call are known to the apps above partners, and found, recorded and
@@ -61,7 +61,7 @@ class ActorFilter(admin.SimpleListFilter):
 
 class AuditLogEntryAdmin(ReadOnlyAdmin):
     list_display = [
-        "time",
+        "created_at",  # to the second: config/formats
         "partner",
         "operation",
         "environment",
@@ -87,7 +87,7 @@ class AuditLogEntryAdmin(ReadOnlyAdmin):
             None,
             {
                 "fields": [
-                    "time",
+                    "created_at",
                     "partner",
                     "operation",
                     "environment",
@@ -116,10 +116,6 @@ class AuditLogEntryAdmin(ReadOnlyAdmin):
             },
         ),
     ]
-
-    @admin.display(description=gettext_lazy("时间"), ordering="created_at")
-    def time(self, entry):
-        return audit_export.to_the_second(entry.created_at)
 
     @admin.display(description=gettext_lazy("操作人"), ordering="actor_username")
     def actor_name(self, entry):

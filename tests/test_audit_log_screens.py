@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 
 from collision.models import CollisionResult
 from collision.services import check_leads
@@ -85,7 +85,8 @@ def test_times_are_shown_to_the_second_on_the_list_and_the_page(
     auditor, partner, sandbox, make_leads
 ):
     entry = batch_check(partner, make_leads(2))
-    shown = timezone.localtime(entry.created_at).strftime("%Y-%m-%d %H:%M:%S")
+    shown = formats.date_format(timezone.localtime(entry.created_at), "DATETIME_FORMAT")
+    assert shown.endswith(timezone.localtime(entry.created_at).strftime(" %H:%M:%S"))
     assert shown in listing(auditor)
     assert shown in detail(auditor, entry)
 

@@ -30,7 +30,7 @@ def test_an_auditor_reads_a_batch_check_and_follows_its_leads(live_server, partn
         log_in(page, live_server.url, "auditor", PASSWORD)
         page.goto(f"{live_server.url}/admin/partners/auditlogentry/")
         first_row = page.inner_text("#result_list tbody tr")
-        assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", first_row)
+        assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2}:\d{2}", first_row)
         assert page.is_visible("#audit-export")
 
         page.click("#result_list tbody tr th a")
