@@ -20,7 +20,6 @@ class PushesConfig(AppConfig):
 
         register_timeline_source("pushes", lead_push_events)
         register_timeline_source("push_skips", lead_skip_events)
-        register_timeline_source("push_skips", lead_skip_events)
         register_answer_eraser(erase_push_answers)
         register(JobKind.PUSH, push_job_chunk, requests_left_today=pushes_left_today)
         register_audit_lead_source("pushes", PushLeads())  # an audit row's lead
