@@ -370,6 +370,7 @@ class ExportKind(models.TextChoices):
     PUSHES = "pushes", _("推送记录")
     REJECTED_ROWS = "rejected_rows", _("导入被拒行")
     PUSH_SKIPS = "push_skips", _("未推送及原因")
+    AUDIT_LOG = "audit_log", _("审计日志")
 
 
 class ExportRecord(models.Model):
