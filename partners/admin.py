@@ -78,6 +78,16 @@ class PartnerAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        (
+            gettext_lazy("拒绝请求的应答"),
+            {
+                "description": gettext_lazy(
+                    "合作平台拒绝整个请求（签名、请求头、限流、额度……）时，线索没有被处理，"
+                    "不能记成拒绝线索。协议默认能认出常见的说法；这里补充该合作平台自己的应答码和用词。"
+                ),
+                "fields": ["call_refusal_codes", "call_refusal_words"],
+            },
+        ),
         (gettext_lazy("超时"), {"fields": ["connect_timeout", "read_timeout"]}),
         (
             gettext_lazy("吞吐限制"),

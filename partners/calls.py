@@ -24,7 +24,14 @@ from core.errors import PartnerUnavailable  # raised here; importers keep partne
 from core.masking import mask_document, mask_text
 from partners import transport
 from partners.models import AuditLogEntry, CallOutcome, Partner
-from partners.protocols.base import OutboundRequest, PartnerRefusal, ProtocolError
+from partners.protocols.base import (
+    CallRefusalRules,
+    OutboundRequest,
+    PartnerRefusal,
+    ProtocolError,
+    UnexpectedAnswer,
+    Verdict,
+)
 from partners.transport import Exchange, Failure
 
 logger = logging.getLogger(__name__)
@@ -49,7 +56,7 @@ RETRYABLE = frozenset(
 # "Too fast" or "over quota": nothing was processed; slow down instead of retrying at once.
 THROTTLED = frozenset({CallOutcome.RATE_LIMITED, CallOutcome.QUOTA_EXCEEDED})
 # The partner answered that it processed nothing: a push refused so may be sent again.
-NOT_PROCESSED = THROTTLED | {CallOutcome.SIGNATURE_REJECTED}
+NOT_PROCESSED = THROTTLED | {CallOutcome.SIGNATURE_REJECTED, CallOutcome.CALL_REFUSED}
 
 
 @dataclass(frozen=True)
@@ -113,13 +120,15 @@ def _track_health(partner: Partner, outcome: CallOutcome, error: str) -> None:
             )
 
 
-def _refusal_outcome(refusal: PartnerRefusal) -> CallOutcome:
+def _refusal_outcome(refusal: PartnerRefusal, rules: CallRefusalRules) -> CallOutcome:
     if refusal.is_signature_error:
         return CallOutcome.SIGNATURE_REJECTED
     if refusal.is_rate_limited:
         return CallOutcome.RATE_LIMITED
     if refusal.is_quota_exceeded:
         return CallOutcome.QUOTA_EXCEEDED
+    if rules.refuses(refusal.code, refusal.message):
+        return CallOutcome.CALL_REFUSED
     return CallOutcome.REFUSED
 
 
@@ -128,9 +137,15 @@ def _text(body: bytes) -> str:
 
 
 def _interpret(
-    exchange: Exchange, parse: Callable[[bytes], Any], mask: Callable[[str], str]
+    exchange: Exchange,
+    parse: Callable[[bytes], Any],
+    mask: Callable[[str], str],
+    rules: CallRefusalRules,
 ) -> tuple[CallOutcome, Any, str]:
-    """The outcome, the parsed answer, and the error (the partner's words in it masked)."""
+    """The outcome, the parsed answer, and the error (the partner's words in it masked).
+    ``rules`` (the partner's) decide which failure answers refuse the call rather than judge a
+    lead: the protocol's parser knows its defaults only, so a verdict it let through, or a code
+    it does not know, is asked again here."""
     if exchange.failure:
         return _FAILURE_OUTCOMES[exchange.failure], None, exchange.error  # ours, not the partner's
     if exchange.status == HTTPStatus.TOO_MANY_REQUESTS:
@@ -138,14 +153,25 @@ def _interpret(
     try:
         answer = parse(exchange.body)
     except PartnerRefusal as refusal:
-        return _refusal_outcome(refusal), None, mask(f"{refusal.code} {refusal.message}".strip())
-    except ProtocolError as exc:  # it may quote the answer
-        if exchange.status and exchange.status >= 400:
-            return CallOutcome.HTTP_ERROR, None, f"HTTP {exchange.status}"
-        return CallOutcome.MALFORMED, None, mask(str(exc))
+        outcome = _refusal_outcome(refusal, rules)
+        return outcome, None, mask(f"{refusal.code} {refusal.message}".strip())
+    except UnexpectedAnswer as exc:
+        if exchange.status == 200 and rules.refuses(exc.code, exc.message):
+            return CallOutcome.CALL_REFUSED, None, mask(f"{exc.code} {exc.message}".strip())
+        return _unreadable(exchange, exc, mask)
+    except ProtocolError as exc:
+        return _unreadable(exchange, exc, mask)
     if exchange.status != 200:
         return CallOutcome.HTTP_ERROR, None, f"HTTP {exchange.status}"
+    if isinstance(answer, Verdict) and (refusal := answer.refusal()) and rules.refuses(*refusal):
+        return CallOutcome.CALL_REFUSED, None, mask(" ".join(refusal).strip())
     return CallOutcome.OK, answer, ""
+
+
+def _unreadable(exchange: Exchange, exc: ProtocolError, mask) -> tuple[CallOutcome, Any, str]:
+    if exchange.status and exchange.status >= 400:
+        return CallOutcome.HTTP_ERROR, None, f"HTTP {exchange.status}"
+    return CallOutcome.MALFORMED, None, mask(str(exc))  # it may quote the answer
 
 
 def call_partner(
@@ -183,7 +209,8 @@ def call_partner(
     )
     if exchange is None:
         return None
-    outcome, answer, error = _interpret(exchange, parse, mask)
+    rules = partner.call_refusal_rules(operation)
+    outcome, answer, error = _interpret(exchange, parse, mask, rules)
     sent = exchange.request
     with transaction.atomic():
         # Before the audit row: appending it takes the audit chain's lock (held until commit),

@@ -45,6 +45,8 @@ class PartnerForm(forms.ModelForm):
             "push_protocol",
             "push_data_as_string",
             "push_integers_as_strings",
+            "call_refusal_codes",
+            "call_refusal_words",
             "connect_timeout",
             "read_timeout",
             "max_concurrency",

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connections, models, router, transaction
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from core.append_only import AppendOnlyQuerySet, AppendOnlyRecord
@@ -15,9 +16,12 @@ from partners.protocols import (
     COLLISION_PROTOCOLS,
     PUSH_PROTOCOLS,
     choices,
+    collision_protocol,
+    push_protocol,
     qunadai_push,
     yrxd_collision,
 )
+from partners.protocols.base import CALL_REFUSAL_WORDS, CallRefusalRules
 from partners.protocols.signing import SecretKey
 
 
@@ -102,6 +106,30 @@ class Partner(models.Model):
         _("推送整数以字符串发送"),
         default=True,
         help_text=_('socialInsurancePayed、zhimaScore 写成 "1" 而不是 1'),
+    )
+    # What counts as the partner refusing the call (not judging the lead), beyond the protocol's
+    # defaults (partners.protocols.*.CALL_REFUSAL): e.g. its answer to missing headers.
+    call_refusal_codes = models.CharField(
+        _("视为拒绝请求的应答码"),
+        max_length=200,
+        blank=True,
+        default="",
+        help_text=_(
+            "合作平台以这些 status 应答时，表示整个请求被拒绝（如请求头缺失或错误），线索没有被处理："
+            "推送记为未送达、撞库记为调用失败，计入连续失败，不算拒绝线索。多个用逗号分隔，例如 401,403"
+        ),
+    )
+    call_refusal_words = models.TextField(
+        _("视为拒绝请求的应答关键词"),
+        blank=True,
+        default="",
+        help_text=format_lazy(
+            "{}{}",
+            _(
+                "失败应答的 msg 含其中任一词时，同样视为整个请求被拒绝。每行一个。推送协议默认已包含："
+            ),
+            "、".join(CALL_REFUSAL_WORDS),
+        ),
     )
     connect_timeout = models.FloatField(_("连接超时（秒）"), default=3.0)
     read_timeout = models.FloatField(_("读取超时（秒）"), default=10.0)
@@ -265,6 +293,19 @@ class Partner(models.Model):
     def signing_key(self) -> SecretKey:
         return SecretKey(self.secret_key)
 
+    def call_refusal_rules(self, operation: str) -> CallRefusalRules:
+        """The answers that refuse the call itself for ``operation``: the protocol's defaults
+        and this partner's own codes and words."""
+        if operation == Operation.PUSH:
+            protocol = push_protocol(self.push_protocol)
+        else:
+            protocol = collision_protocol(self.collision_protocol)
+        codes = (code.strip() for code in self.call_refusal_codes.replace("，", ",").split(","))
+        words = (word.strip() for word in self.call_refusal_words.splitlines())
+        return protocol.CALL_REFUSAL.extended(
+            codes=[code for code in codes if code], words=[word for word in words if word]
+        )
+
     @property
     def timeouts(self) -> tuple[float, float]:
         return (self.connect_timeout, self.read_timeout)
@@ -297,6 +338,8 @@ class Operation(models.TextChoices):
 class CallOutcome(models.TextChoices):
     OK = "ok", _("成功")
     REFUSED = "refused", _("平台返回失败")
+    # The partner's rules say the call itself was refused (its headers, say): nothing processed.
+    CALL_REFUSED = "call_refused", _("请求被拒（未处理）")
     SIGNATURE_REJECTED = "signature_rejected", _("签名被拒")
     HTTP_ERROR = "http_error", _("HTTP 错误")
     MALFORMED = "malformed", _("应答无法解析")

@@ -43,6 +43,10 @@ class Fault:
     # person's name, phone and ID number; the H5 link carries the phone's MD5; of three pushes
     # one is accepted, one refused as a known user, one answered "processing" (status 2).
     ECHO = "echo"
+    # The partner's answer to missing or wrong headers, for every call: a push gets status "0"
+    # (the same code as a rejected lead) with a message that is no signature error; the code and
+    # message are SandboxConfig.refusal_answers'.
+    HEADERS = "headers"
     ALL = (
         NONE,
         TIMEOUT,
@@ -57,6 +61,7 @@ class Fault:
         QUOTA,
         OVERSIZED,
         ECHO,
+        HEADERS,
     )
 
 
@@ -71,6 +76,13 @@ class SandboxConfig:
     timeout_delay_s: float = 3.0
     max_clock_skew_s: int = 300
     rate_limit_rps: float | None = None  # answer 429 beyond this many requests per second
+    # What Fault.HEADERS answers, per protocol: (status, msg).
+    refusal_answers: dict[str, tuple[str, str]] = field(
+        default_factory=lambda: {
+            "push": ("0", "请求头缺失或错误"),
+            "collision": ("9999", "请求头缺失或错误"),
+        }
+    )
 
 
 def user_status_for(user_md5: str) -> tuple[int, int]:
@@ -191,6 +203,9 @@ class SandboxPartner:
 
     # -- the two protocols --------------------------------------------------------------------
     def collision(self, payload: dict, *, batch: bool, fault: str = Fault.NONE) -> dict:
+        if fault == Fault.HEADERS:  # before any check: the partner's gateway answers it
+            code, message = self.config.refusal_answers["collision"]
+            return {"status": code, "msg": message, "data": None}
         if not isinstance(payload, dict):
             return _collision_failure("请求体不是 JSON 对象")
         # The spec does not say how null or "" are signed: a client must leave such fields out.
@@ -245,6 +260,9 @@ class SandboxPartner:
         return {"status": str(status), "userMd5": user_md5, "marketable": marketable}
 
     def push(self, headers, body: bytes, *, fault: str = Fault.NONE) -> dict:
+        if fault == Fault.HEADERS:  # before any check: the partner's gateway answers it
+            code, message = self.config.refusal_answers["push"]
+            return {"status": code, "msg": message, "data": None}
         client_id, client_time, signature = (
             headers.get(name) for name in ("clientId", "clientTime", "s")
         )
@@ -428,6 +446,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.partner.inject(fault, times=changes.get("times"))
             if "rate_limit_rps" in changes:
                 config.rate_limit_rps = changes["rate_limit_rps"]
+            for protocol, (code, message) in changes.get("refusal_answers", {}).items():
+                if protocol not in config.refusal_answers:
+                    raise ValueError(protocol)
+                config.refusal_answers[protocol] = (str(code), str(message))
         except (ValueError, TypeError, AttributeError):
             return self._reply(HTTPStatus.BAD_REQUEST, b"bad config")
         self._reply(HTTPStatus.OK, b"ok")

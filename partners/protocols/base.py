@@ -42,22 +42,59 @@ class PartnerRefusal(Exception):
         return _mentions(self.message, QUOTA_WORDS)
 
 
+class UnexpectedAnswer(ProtocolError):
+    """An answer code the protocol does not know, kept with its message: a partner's rules may
+    still say it refuses the call (partners.calls)."""
+
+    def __init__(self, code: str, message: str, *, what: str = "answer status"):
+        self.code = code
+        self.message = message
+        super().__init__(f"unknown {what} {code!r} ({message})")
+
+
 # Neither spec has codes for these; partners say them in the message, in Chinese or English.
 # A stale clientTime or an unknown clientId is refused like a bad signature: the credentials.
 SIGNATURE_WORDS = ("签名", "sign", "clienttime", "clientid", "utmsource")
 RATE_LIMIT_WORDS = ("频繁", "限流", "rate limit", "too many")
 QUOTA_WORDS = ("额度", "配额", "上限", "quota")
+# Missing or wrong headers, an unauthorised caller: the call, never the person. (Not 认证 or
+# 授权: "用户未实名认证" and "用户未授权" are verdicts on the person.)
+REQUEST_WORDS = ("请求头", "header", "鉴权", "白名单", "非法请求")
+CALL_REFUSAL_WORDS = SIGNATURE_WORDS + RATE_LIMIT_WORDS + QUOTA_WORDS + REQUEST_WORDS
 
 
 def _mentions(message: str, words: tuple[str, ...]) -> bool:
     text = message.lower()
-    return any(word in text for word in words)
+    return any(word.lower() in text for word in words)
 
 
-def refuses_the_call(message: str) -> bool:
-    """A refusal of our call (its credentials or its volume), not of the lead: nothing was
-    processed."""
-    return _mentions(message, SIGNATURE_WORDS + RATE_LIMIT_WORDS + QUOTA_WORDS)
+@dataclass(frozen=True)
+class CallRefusalRules:
+    """Which failure answers refuse the call itself (its credentials, its headers, its volume),
+    as opposed to judging the lead: then nothing was processed. An answer refuses the call when
+    its code is one of ``codes`` or its message mentions one of ``words``. Each protocol has
+    defaults (``CALL_REFUSAL``); a partner adds its own (Partner.call_refusal_rules)."""
+
+    codes: frozenset[str] = frozenset()
+    words: tuple[str, ...] = ()
+
+    def refuses(self, code: str, message: str) -> bool:
+        return code in self.codes or _mentions(message, self.words)
+
+    def extended(self, *, codes=(), words=()) -> "CallRefusalRules":
+        return CallRefusalRules(
+            codes=self.codes | frozenset(codes),
+            words=self.words + tuple(word for word in words if word not in self.words),
+        )
+
+
+class Verdict:
+    """An answer that judges a lead. A partner may answer a refused call with the very code of a
+    negative verdict (the push spec's status "0"): ``refusal`` hands partners.calls the code and
+    message of a negative verdict, for the partner's rules to tell the two apart."""
+
+    def refusal(self) -> tuple[str, str] | None:
+        raise NotImplementedError
 
 
 def load_json_object(body: bytes) -> dict:

@@ -18,12 +18,15 @@ from core.masking import (
     short_hash,
 )
 from partners.protocols.base import (
+    CALL_REFUSAL_WORDS,
+    CallRefusalRules,
     OutboundRequest,
     PartnerRefusal,
     ProtocolError,
+    UnexpectedAnswer,
+    Verdict,
     as_text,
     load_json_object,
-    refuses_the_call,
 )
 from partners.protocols.signing import compact_json, push_sign
 
@@ -32,6 +35,11 @@ LABEL = "去哪上岸用户推送 v1（请求头 MD5 签名）"
 ACCEPTED = "1"
 REJECTED = "0"
 MAX_URL_LENGTH = 2048  # what Push.app_download_url holds
+
+# The spec's status "0" is both "the lead is rejected" and, from some partners, "the call is
+# refused" (a missing or wrong header): only the message tells them apart. These words mark a
+# refusal of the call by default; a partner adds its own codes and words.
+CALL_REFUSAL = CallRefusalRules(words=CALL_REFUSAL_WORDS)
 
 EDU_LEVELS = ("硕士及以上", "本科", "大专", "中专/高中及以下")
 EMERGENCY_RELATIONS = ("配偶", "父母", "兄弟姐妹", "子女", "同事", "同学", "朋友")
@@ -103,10 +111,14 @@ _MASKERS = {
 
 
 @dataclass(frozen=True)
-class PushAnswer:
+class PushAnswer(Verdict):
     accepted: bool
     message: str
     app_download_url: str | None
+    code: str = ACCEPTED
+
+    def refusal(self) -> tuple[str, str] | None:
+        return None if self.accepted else (self.code, self.message)
 
 
 def _user_object(profile: PushProfile, *, integers_as_strings: bool) -> dict:
@@ -152,23 +164,27 @@ def build_request(
     )
 
 
-def parse_answer(body: bytes) -> PushAnswer:
+def parse_answer(body: bytes, *, refusal: CallRefusalRules = CALL_REFUSAL) -> PushAnswer:
+    """``refusal``: which failure answers refuse the call rather than the lead (they raise
+    ``PartnerRefusal``: the lead was never looked at)."""
     payload = load_json_object(body)
     if "status" not in payload:
         raise ProtocolError("answer has no status")
     status = as_text(payload["status"], name="status")
     message = str(payload.get("msg") or "")
+    if status != ACCEPTED and refusal.refuses(status, message):
+        raise PartnerRefusal(status, message)
     if status not in (ACCEPTED, REJECTED):
-        raise ProtocolError(f"unknown push status {status!r} ({message})")
-    if status == REJECTED and refuses_the_call(message):
-        raise PartnerRefusal(status, message)  # the call was refused, the lead never looked at
+        raise UnexpectedAnswer(status, message, what="push status")
     data = payload.get("data")
     url = data.get("appDownloadUrl") if isinstance(data, dict) else None
     if url is not None and not isinstance(url, str):
         raise ProtocolError(f"appDownloadUrl is not text: {url!r}")
     if url and len(url) > MAX_URL_LENGTH:
         raise ProtocolError(f"appDownloadUrl is longer than {MAX_URL_LENGTH} characters")
-    return PushAnswer(accepted=status == ACCEPTED, message=message, app_download_url=url or None)
+    return PushAnswer(
+        accepted=status == ACCEPTED, message=message, app_download_url=url or None, code=status
+    )
 
 
 def mask_answer(body: bytes) -> str:

@@ -9,6 +9,7 @@ from enum import IntEnum
 
 from core.masking import SIGNATURE_PREFIX, short_hash
 from partners.protocols.base import (
+    CallRefusalRules,
     OutboundRequest,
     PartnerRefusal,
     ProtocolError,
@@ -25,6 +26,9 @@ BATCH_PATH = "/api/collision/v1/advert/check/access/batch"
 MAX_BATCH = 1000
 SUCCESS = "0000"
 PHONE_MD5 = 0  # userMd5Type: the partner supports phone hashes only today
+# Every answer but "0000" is a failure of the whole call (the spec: "其他失败"); a lead is only
+# ever judged inside data. No default needs telling apart; a partner may still name its codes.
+CALL_REFUSAL = CallRefusalRules()
 
 
 class UserStatus(IntEnum):
