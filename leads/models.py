@@ -373,6 +373,13 @@ class ExportKind(models.TextChoices):
     AUDIT_LOG = "audit_log", _("审计日志")
 
 
+class ExportChannel(models.TextChoices):
+    """Where an export was asked for."""
+
+    ADMIN = "admin", _("后台")
+    CLI = "cli", _("命令行")
+
+
 class ExportRecord(models.Model):
     """Who exported what, how many rows, and whether personal data left unmasked. Append-only."""
 
@@ -390,7 +397,9 @@ class ExportRecord(models.Model):
     row_count = models.PositiveIntegerField(_("行数"))
     unmasked = models.BooleanField(_("含完整个人信息"), default=False, db_index=True)
     criteria = models.TextField(_("筛选条件"), blank=True, default="")
-    channel = models.CharField(_("途径"), max_length=16, default="admin")
+    channel = models.CharField(
+        _("途径"), max_length=16, choices=ExportChannel, default=ExportChannel.ADMIN
+    )
 
     class Meta:
         verbose_name = _("导出记录")
