@@ -42,6 +42,7 @@ def run_connection_test(*, partner: Partner, actor) -> ConnectionReport:
         parse=lambda body: protocol.parse_single_answer(body, phone_md5=DUMMY_HASH),
         mask_answer=protocol.mask_answer,
         actor=actor,
+        lead_count=0,  # a dummy hash: no lead was asked about
     )
     where = _("%(environment)s %(url)s") % {
         "environment": partner.get_environment_display(),

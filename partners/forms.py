@@ -57,6 +57,7 @@ class PartnerForm(forms.ModelForm):
             "is_paused",
             "failure_threshold",
         ]
+        widgets = {"call_refusal_words": forms.Textarea(attrs={"rows": 3, "cols": 40})}
         # The admin builds its form from the fieldsets, which name the keys: keep the model
         # fields out.
         exclude = list(KEY_FIELDS)  # noqa: DJ006

@@ -29,6 +29,7 @@ def test_an_administrator_tests_a_partners_connection(live_server, partner, sand
         page.wait_for_selector("#test-connection")
         headings = page.locator("fieldset h2").all_inner_texts()
         assert "测试环境" in headings and "生产环境" in headings
+        page.screenshot(path=SCREENSHOTS.format("form"), full_page=True)
 
         with page.expect_navigation():
             page.click("#test-connection button")

@@ -67,6 +67,7 @@ def test_an_administrator_tests_the_connection_and_reads_the_outcome(partner, sa
         Environment.TEST,
     )
     assert entry.actor.username == "wang.admin" and entry.partner == partner
+    assert entry.lead_count == 0  # no lead was asked about
     assert entry.url == sandbox.base_url + yrxd_collision.SINGLE_PATH
     sent = json.loads(entry.request_body)
     assert set(sent) == {"phoneMd5", "utmSource", "sign"}
