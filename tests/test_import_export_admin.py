@@ -4,6 +4,7 @@ cells for identifiers."""
 
 import csv
 import io
+from urllib.parse import quote
 
 import openpyxl
 import pytest
@@ -118,6 +119,10 @@ def test_an_oversized_upload_is_stopped_while_reading_and_never_spooled_to_disk(
 def test_import_template_has_the_canonical_headers_as_text_columns():
     _, client = staff("leads.import_lead")
     response = client.get(reverse("admin:leads_lead_import_template"))
+    # Named in Chinese, as RFC 6266 lets browsers read it (a raw header would be MIME-encoded).
+    assert response["Content-Disposition"] == (
+        f"attachment; filename*=utf-8''{quote('线索导入模板.xlsx')}"
+    )
     workbook = openpyxl.load_workbook(io.BytesIO(response.content))
     headers = [cell.value for cell in workbook.worksheets[0][1]]
     assert headers[:3] == ["手机号", "身份证号", "姓名"] and len(headers) == 15

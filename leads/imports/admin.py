@@ -25,6 +25,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -190,7 +191,7 @@ class LeadImportMixin(ImportExportMixinBase):
     def import_template(self, request):
         if not self.has_import_permission(request):
             raise PermissionDenied
-        return _xlsx_response(import_template_xlsx(), "lead-import-template.xlsx")
+        return _xlsx_response(import_template_xlsx(), f"{_('线索导入模板')}.xlsx")
 
 
 def import_template_xlsx() -> bytes:
@@ -222,7 +223,7 @@ def import_template_xlsx() -> bytes:
 
 def _xlsx_response(content: bytes, file_name: str) -> HttpResponse:
     response = HttpResponse(content, content_type=XLSX_TYPE)
-    response["Content-Disposition"] = f'attachment; filename="{file_name}"'
+    response["Content-Disposition"] = content_disposition_header(True, file_name)
     return response
 
 
