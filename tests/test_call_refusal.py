@@ -6,9 +6,12 @@ failed), counts toward the partner's failures, and is never recorded as a reject
 answers refuse the call: the protocol's defaults plus the partner's own codes and words."""
 
 import pytest
+from django.test import override_settings
 
 from collision.models import CheckOutcome, CollisionResult
 from collision.services import check_leads
+from jobs.models import JobKind, JobState
+from jobs.services import create_job
 from leads.models import Lead
 from partners.calls import NOT_PROCESSED
 from partners.forms import PartnerForm
@@ -18,6 +21,7 @@ from partners.protocols.base import CallRefusalRules, PartnerRefusal, Unexpected
 from pushes.models import Push, PushState
 from pushes.services import push_leads
 from sandbox.server import PUSH_PATH, Fault
+from tests.conftest import run_job_to_end
 
 
 def marketable_lead(partner, make_leads) -> Lead:
@@ -186,3 +190,24 @@ def test_the_admin_form_takes_the_partners_codes_and_words(partner):
     form.save()
     partner = Partner.objects.get(pk=partner.pk)
     assert partner.call_refusal_rules(Operation.PUSH).refuses("0", "该渠道未开通")
+
+
+# -- a push job -----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)  # a job's task is enqueued on commit
+@override_settings(PUSH_RETRY_BASE_SECONDS=0.01)
+def test_a_push_job_sends_again_what_a_refused_call_left_unjudged(partner, sandbox, make_leads):
+    check_leads(partner=partner, leads=make_leads(12))
+    marketable = list(
+        Lead.objects.filter(collision_results__is_marketable=True).values_list("pk", flat=True)
+    )
+    sandbox.inject(Fault.HEADERS, times=1)  # the first push meets the gateway's refusal
+
+    job = run_job_to_end(create_job(kind=JobKind.PUSH, partner=partner, lead_ids=marketable))
+
+    assert job.state == JobState.FINISHED
+    pushes = Push.objects.filter(job=job)
+    assert {push.state for push in pushes} == {PushState.ACCEPTED}  # none judged "rejected"
+    assert pushes.count() == len(marketable) and sandbox.calls(PUSH_PATH) == len(marketable) + 1
+    assert AuditLogEntry.objects.filter(outcome=CallOutcome.CALL_REFUSED).count() == 1
