@@ -6,7 +6,9 @@ accounts. A user who is not a superuser may grant only unreserved rights, and ma
 another user who holds none of the reserved ones (so not an administrator, not a superuser and
 not themselves)."""
 
+from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
 
 # Seeing a person's data in full, or erasing it for good.
@@ -34,9 +36,20 @@ def has_explicit_permission(user, permission: str) -> bool:
     return grants.filter(Q(user=user) | Q(group__user=user)).exists()
 
 
+def _shown_in_admin() -> Q:
+    """Rights over the models the admin site shows. The others are plumbing (second-factor
+    devices, the task queue, import and job chunks, sessions) that nobody works with."""
+    shown = ContentType.objects.get_for_models(*admin.site._registry, for_concrete_models=False)
+    return Q(content_type__in=shown.values())
+
+
 def grantable_permissions(actor) -> QuerySet[Permission]:
+    """What ``actor`` may pick on a user's or a group's page. The form validates against the
+    same queryset, so a right left out is refused when posted, not only hidden."""
     permissions = Permission.objects.select_related("content_type")
-    return permissions if actor.is_superuser else permissions.exclude(_reserved())
+    if actor.is_superuser:
+        return permissions
+    return permissions.filter(_shown_in_admin()).exclude(_reserved())
 
 
 def assignable_groups(actor) -> QuerySet[Group]:

@@ -140,6 +140,8 @@ class JobChunk(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("任务分块")
+        verbose_name_plural = _("任务分块")
         ordering = ["job", "number"]
         constraints = [
             models.UniqueConstraint(fields=["job", "number"], name="job_chunk_number_unique")

@@ -355,6 +355,8 @@ class ImportChunk(models.Model):
     data = models.BinaryField(null=True, blank=True, editable=False)
 
     class Meta:
+        verbose_name = _("导入分块")
+        verbose_name_plural = _("导入分块")
         ordering = ["batch", "kind", "number"]
         constraints = [
             models.UniqueConstraint(fields=["batch", "kind", "number"], name="import_chunk_unique")

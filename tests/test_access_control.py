@@ -6,6 +6,7 @@ import io
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
+from django.db.models import Q
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -244,6 +245,64 @@ def test_a_superuser_may_grant_personal_data():
     response = client.post(url, data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert User.objects.get(pk=operator.pk).has_perm("leads.view_lead_pii")
+
+
+# Tables the admin does not show: their rights grant nothing anyone works with.
+PLUMBING = ("otp_totp", "otp_static", "django_tasks_database", "sessions", "contenttypes")
+PLUMBING_MODELS = ("importchunk", "jobchunk", "workerheartbeat", "permission", "logentry")
+
+
+def _plumbing() -> list[Permission]:
+    permissions = Permission.objects.filter(
+        Q(content_type__app_label__in=PLUMBING) | Q(content_type__model__in=PLUMBING_MODELS)
+    )
+    assert permissions.filter(content_type__model="jobchunk").exists()  # the names still hold
+    return list(permissions)
+
+
+def test_an_administrator_is_offered_no_rights_over_plumbing():
+    operator, _ = member(OPERATOR)
+    _, client = member(ADMINISTRATOR)
+    url = reverse("admin:auth_user_change", args=[operator.pk])
+    form = client.get(url).context["adminform"].form
+    offered = {choice.value for choice, _ in form.fields["user_permissions"].choices}
+    assert _permission_id("leads.view_lead") in offered
+    assert not offered & {p.pk for p in _plumbing()}
+    before = _rights(operator)
+    for permission in _plumbing():
+        data = _user_form_data(client, operator, user_permissions=[permission.pk])
+        assert client.post(url, data).status_code == 200, permission  # the form refuses it
+    assert _rights(operator) == before
+
+
+def test_a_group_manager_who_is_no_superuser_cannot_grant_rights_over_plumbing():
+    manager, client = member(None)
+    manager.user_permissions.add(
+        _permission_id("auth.view_group"), _permission_id("auth.change_group")
+    )
+    group = Group.objects.get(name=OPERATOR)
+    before = set(group.permissions.all())
+    url = reverse("admin:auth_group_change", args=[group.pk])
+    offered = {
+        choice.value
+        for choice, _ in client.get(url).context["adminform"].form.fields["permissions"].choices
+    }
+    assert _permission_id("leads.view_lead") in offered
+    assert not offered & {p.pk for p in _plumbing()}
+    for permission in _plumbing():
+        data = {"name": group.name, "permissions": [p.pk for p in before] + [permission.pk]}
+        assert client.post(url, data).status_code == 200, permission  # the form refuses it
+    assert set(group.permissions.all()) == before
+    data = {"name": group.name, "permissions": [p.pk for p in before]}
+    assert client.post(url, data).status_code == 302  # what it may grant, it can
+
+
+def test_a_superuser_is_still_offered_every_right():
+    operator, _ = member(OPERATOR)
+    _, client = member(None, superuser=True)
+    form = client.get(reverse("admin:auth_user_change", args=[operator.pk])).context["adminform"]
+    offered = {choice.value for choice, _ in form.form.fields["user_permissions"].choices}
+    assert offered == set(Permission.objects.values_list("pk", flat=True))
 
 
 # --- import batches and jobs ---------------------------------------------------------------

@@ -87,21 +87,6 @@ ALLOWED = {
 # lead empties this as their owners fix them. A phrase listed here that no page shows any more
 # fails the test too, so that the list only shrinks.
 KNOWN_UNTRANSLATED = {
-    # Internal tables an administrator is offered rights over on a user's or a group's page,
-    # named by their models' verbose names. Ours: leads/models.py ImportChunk (导入分块) and
-    # jobs/models.py JobChunk (任务分块), verbose_name with a migration each. Third parties'
-    # (django-otp, django-tasks-db; their names are not translatable): core/accounts.py
-    # grantable_permissions should offer non-superusers only rights over models the admin
-    # shows (these tables are plumbing nobody should be granted).
-    "import chunk",
-    "job chunk",
-    "TOTP device",
-    "static device",
-    "static token",
-    "Otp_Totp",
-    "Otp_Static",
-    "Tasks Database Backend",
-    "Task Result",
     # axes' AccessAttempt names itself "Attempted Access: <time>" (untranslatable), read out as
     # each row's checkbox label on the locked sign-ins' list (core/sign_in_admin.py): a proxy
     # model there with a Chinese __str__ (登录失败：<用户名> <时间>) would fix it.
