@@ -111,6 +111,21 @@ def test_an_administrator_unlocks_and_the_right_password_then_signs_in():
     assert signed_in_as(client) == "op"
 
 
+def test_each_failed_login_is_named_in_chinese_on_its_checkbox():
+    """A screen reader reads each row's checkbox with the record's name: axes' own is English."""
+    sign_in(Client(), "op", "guess")
+    attempt = AccessAttempt.objects.get(username="op")
+    when = timezone.localtime(attempt.attempt_time).strftime("%Y年%-m月%-d日 %H:%M:%S")
+    administrator = log_in_verified(Client(), user("boss", ADMINISTRATOR))
+
+    page = administrator.get(ATTEMPTS).content.decode()
+
+    checkbox = re.search(r'<input[^>]*name="_selected_action"[^>]*>', page)[0]
+    assert f'aria-label="选择此对象执行操作 - 登录失败：op {when}"' in checkbox
+    assert f'value="{attempt.pk}"' in checkbox and "checked" not in checkbox
+    assert "Attempted Access" not in page
+
+
 def test_failures_from_one_address_lock_it_for_every_username():
     """Trying many accounts from one address (password spraying) locks the address: another
     user's right password from it is refused; from elsewhere, the same login succeeds."""

@@ -86,12 +86,7 @@ ALLOWED = {
 # Strings still in English on main, each with where it comes from and the Chinese proposed: the
 # lead empties this as their owners fix them. A phrase listed here that no page shows any more
 # fails the test too, so that the list only shrinks.
-KNOWN_UNTRANSLATED = {
-    # axes' AccessAttempt names itself "Attempted Access: <time>" (untranslatable), read out as
-    # each row's checkbox label on the locked sign-ins' list (core/sign_in_admin.py): a proxy
-    # model there with a Chinese __str__ (登录失败：<用户名> <时间>) would fix it.
-    "Attempted Access",
-}
+KNOWN_UNTRANSLATED: set[str] = set()
 
 WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*")
 # Tokens that are data, whatever letters they hold.
