@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import socket
 
 import pytest
@@ -146,6 +147,14 @@ def test_demo_data_is_repeatable_and_shows_every_status_against_the_sandbox(db):
     admin = authenticate(login_request, username="admin", password=login.rsplit(" ", 1)[-1])
     assert admin.is_superuser
     assert second[-1].startswith("second factor: ")  # tests/test_sign_in.py signs in with it
+    # An operator and an auditor to try it as its users, each in their role's group only.
+    team = re.findall(r"(\S+) (operator|auditor) / ([^\s,]+)", second[-3])
+    assert [(role, name) for role, name, _ in team] == [("运营", "operator"), ("审计", "auditor")]
+    for role, name, password in team:
+        user = authenticate(
+            RequestFactory().post("/admin/login/"), username=name, password=password
+        )
+        assert not user.is_superuser and [g.name for g in user.groups.all()] == [role]
 
     # The sandbox finds the demo partners' keys on its own, as `make run` starts it.
     sandbox = SandboxPartner(

@@ -4,11 +4,13 @@ from base64 import b32encode
 
 from axes.utils import reset as reset_lockout
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from core.roles import AUDITOR, OPERATOR
 from leads.demo import fake_lead_fields
 from leads.models import Lead, phone_index
 from partners.models import Partner
@@ -22,7 +24,7 @@ DEMO_PARTNERS = [
 
 
 class Command(BaseCommand):
-    help = "Load demo data: an admin login, partners pointing at the sandbox, a few hundred fake leads."
+    help = "Load demo data: an admin, an operator and an auditor, partners pointing at the sandbox, a few hundred fake leads."
 
     def add_arguments(self, parser):
         parser.add_argument("--sandbox-port", type=int, default=8765)
@@ -51,6 +53,7 @@ class Command(BaseCommand):
                 create_defaults={**fields, "test_secret_key": secrets.token_urlsafe(24)},
             )
         created = self._leads(leads)
+        people = self._team()
         password = secrets.token_urlsafe(12)
         user_model = get_user_model()
         admin = user_model.objects.filter(username="admin").first() or user_model(username="admin")
@@ -66,6 +69,12 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             self.style.SUCCESS(
+                "to try it as its users (no second factor: they hold no reserved right): "
+                + ", ".join(f"{role} {name} / {secret}" for role, name, secret in people)
+            )
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
                 f"admin login: http://127.0.0.1:{admin_port}/admin/  user: admin  password: {password}"
             )
         )
@@ -76,6 +85,22 @@ class Command(BaseCommand):
                 + " ".join(codes)
             )
         )
+
+    @staticmethod
+    def _team() -> list[tuple[str, str, str]]:
+        """An operator and an auditor (core.roles), with a fresh password each run."""
+        user_model = get_user_model()
+        team = []
+        for role, username in ((OPERATOR, "operator"), (AUDITOR, "auditor")):
+            user, _ = user_model.objects.get_or_create(username=username)
+            user.is_staff, user.is_superuser = True, False
+            password = secrets.token_urlsafe(9)
+            user.set_password(password)
+            user.save()
+            user.groups.set([Group.objects.get(name=role)])
+            reset_lockout(username=username)
+            team.append((role, username, password))
+        return team
 
     @staticmethod
     def _second_factor(admin) -> tuple[str, list[str]]:
