@@ -200,7 +200,7 @@ class LeadAdmin(
         chose = "apply" in request.POST or (
             pushing and "partner" in request.POST and "choose_again" not in request.POST
         )
-        form = ChoosePartnerForm(request.POST if chose else None)
+        form = ChoosePartnerForm(request.POST if chose else None, pushing=pushing)
         if form.is_bound and form.is_valid() and pushing and "apply" not in request.POST:
             partner = form.cleaned_data["partner"]
             forecast = forecast_push(partner=partner, leads=queryset)

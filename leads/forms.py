@@ -57,5 +57,14 @@ class ChoosePartnerForm(forms.Form):
         # Nothing chosen until the operator chooses: a preselected partner is one click from a
         # check or push sent to the wrong lender.
         empty_label=_("请选择"),
-        error_messages={"required": _("请先选择合作平台")},
+        error_messages={
+            "required": _("请先选择合作平台"),
+            "invalid_choice": _("请选择列出的合作平台"),
+        },
     )
+
+    def __init__(self, *args, pushing: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if pushing:  # only partners that take pushes are offered a push
+            field = self.fields["partner"]
+            field.queryset = field.queryset.filter(receives_pushes=True)

@@ -172,6 +172,8 @@ def pushes_left_today(partner: Partner) -> int | None:
 
 def ensure_pushable(partner: Partner) -> None:
     ensure_available(partner)
+    if not partner.receives_pushes:
+        raise PartnerUnavailable(_("合作平台 %(name)s 不接收推送") % {"name": partner.name})
     if not partner.push_url:
         raise PartnerUnavailable(_("合作平台 %(name)s 未配置推送地址") % {"name": partner.name})
 

@@ -109,3 +109,31 @@ def test_a_big_selection_forecasts_a_job_and_its_wait_for_the_daily_cap(
     assert "over_daily_cap" not in forecast_on(page)
     assert f"其余 {len(expected.to_push) - 1} 条在任务暂停后于次日继续推送" in page
     assert "后台任务" in page
+
+
+def test_a_partner_that_takes_no_pushes_is_not_offered_a_push(operator, partner, make_leads):
+    from partners.models import Partner
+
+    checks_only = Partner.objects.create(
+        name="只撞库平台",
+        slug="checks-only",
+        test_base_url=partner.test_base_url,
+        utm_source="checks_only",
+        secret_key="k" * 16,
+        receives_pushes=False,
+    )
+    leads = make_leads(2)
+
+    first = post_push(operator, leads).content.decode()
+    assert partner.name in first and checks_only.name not in first
+    refused = post_push(operator, leads, partner=checks_only.pk).content.decode()
+    assert "请选择列出的合作平台" in refused and "forecast-push" not in refused
+    check = operator.post(
+        LEAD_LIST, {"action": "collision_check", "_selected_action": [lead.pk for lead in leads]}
+    ).content.decode()
+    assert checks_only.name in check  # it is still offered a check
+    from partners.calls import PartnerUnavailable
+    from pushes.services import push_leads
+
+    with pytest.raises(PartnerUnavailable, match="不接收推送"):
+        push_leads(partner=checks_only, leads=Lead.objects.all())
