@@ -72,9 +72,13 @@ class StandingPartnerFilter(admin.SimpleListFilter):
             shown = shown | partners.filter(pk=chosen)
         return [(str(p.pk), p.name) for p in shown]
 
+    def has_output(self):
+        return bool(self.lookup_choices) or self.value() is not None
+
     def queryset(self, request, queryset):
-        if self.value() is not None and chosen_id(request, PARTNER_PARAM) is None:
-            return queryset.none()
+        chosen = chosen_id(request, PARTNER_PARAM)
+        if self.value() is not None and (chosen is None or not standing_partners(request)):
+            return queryset.none()  # not an id, or no such partner: nothing stands with it
         return queryset  # it chooses whose standing is shown, and scopes the filters below
 
     def choices(self, changelist):
@@ -132,7 +136,15 @@ class RecentObjectFilter(admin.SimpleListFilter):
         chosen = chosen_id(request, self.parameter_name)
         if chosen is not None and all(obj.pk != chosen for obj in shown):
             shown += list(objects.filter(pk=chosen))
-        return [(str(obj.pk), str(obj)) for obj in shown]
+        choices = [(str(obj.pk), str(obj)) for obj in shown]
+        if self.value() is not None and all(value != self.value() for value, __ in choices):
+            choices.append((self.value(), _("#%s（不存在）") % self.value()))
+        return choices
+
+    def has_output(self):
+        # Django applies only filters that have output: a chosen batch that is gone must still
+        # narrow the list (to nothing), never leave it, and an action on "all", unfiltered.
+        return bool(self.lookup_choices) or self.value() is not None
 
     def queryset(self, request, queryset):
         if self.value() is None:

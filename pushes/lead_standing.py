@@ -8,7 +8,11 @@ reads, kept apart on purpose (issue 14 measures the list at 1M leads):
   filter. They add ``IN`` / ``EXISTS`` conditions only when a filter is chosen, so the list's
   COUNT(*) stays a plain count otherwise.
 
-"Newest" is by time, then id, as ``CollisionResult.objects.latest_per_lead``. Across partners
+A check's "newest" is by time, then id, as ``CollisionResult.objects.latest_per_lead`` (its
+``collision_latest`` index serves it); a push's is the last written, its highest id (a push's id
+order is its creation order, and a GROUP BY needs no (lead, partner, time) index, which pushes do
+not have: SQLite planned the correlated form through the partner index, one scan per push).
+Across partners
 (no partner chosen) a lead is in exactly one group: its best standing at any partner (for checks:
 marketable > not marketable > failed > not checked; for pushes: accepted > sending > unknown >
 rejected > failed > not pushed), so the groups of a filter add up to the list's total.
@@ -16,7 +20,7 @@ rejected > failed > not pushed), so the groups of a filter add up to the list's 
 
 from dataclasses import dataclass
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Window
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -104,14 +108,14 @@ def standings(lead_ids, partners) -> dict[int, list[PartnerStanding]]:
         (row["lead_id"], row["partner_id"]): CheckStanding(
             row["id"], check_verdict(row["outcome"], row["is_marketable"]), row["user_status"]
         )
-        for row in _newest(CollisionResult, lead_ids, partner_ids, "-checked_at").values(
+        for row in _newest(CollisionResult, lead_ids, partner_ids, "checked_at").values(
             "id", "lead_id", "partner_id", "outcome", "is_marketable", "user_status"
         )
     }
     pushes = {
         (row["lead_id"], row["partner_id"]): PushStanding(row["id"], push_standing(row["state"]))
         # values(): the partner's sealed message is neither decrypted nor read
-        for row in _newest(Push, lead_ids, partner_ids, "-created_at").values(
+        for row in _newest(Push, lead_ids, partner_ids).values(
             "id", "lead_id", "partner_id", "state"
         )
     }
@@ -124,15 +128,17 @@ def standings(lead_ids, partners) -> dict[int, list[PartnerStanding]]:
     }
 
 
-def _newest(model, lead_ids, partner_ids, newest_first: str) -> QuerySet:
-    """The newest row per (lead, partner) among these leads' rows with these partners."""
+def _newest(model, lead_ids, partner_ids, time_field: str = "") -> QuerySet:
+    """The newest row per (lead, partner) among these leads' rows with these partners: by
+    ``time_field`` then id, or by id alone."""
+    newest_first = [F(time_field).desc()] if time_field else []
     return (
         model.objects.filter(lead_id__in=lead_ids, partner_id__in=partner_ids)
         .annotate(
             rank=Window(
                 RowNumber(),
                 partition_by=[F("lead_id"), F("partner_id")],
-                order_by=[F(newest_first.lstrip("-")).desc(), F("id").desc()],
+                order_by=[*newest_first, F("id").desc()],
             )
         )
         .filter(rank=1)
@@ -140,14 +146,25 @@ def _newest(model, lead_ids, partner_ids, newest_first: str) -> QuerySet:
     )
 
 
-def _newest_rows(model, time_field: str, *, partner_id: int | None) -> QuerySet:
-    """Rows with no newer row of the same (lead, partner): each pair's newest."""
-    newer = model.objects.filter(lead=OuterRef("lead"), partner=OuterRef("partner")).filter(
-        Q(**{f"{time_field}__gt": OuterRef(time_field)})
-        | Q(**{time_field: OuterRef(time_field)}, id__gt=OuterRef("id"))
+def _newest_checks(*, partner_id: int | None) -> QuerySet:
+    """Check results with no newer result of the same (lead, partner): each pair's newest."""
+    newer = CollisionResult.objects.filter(
+        lead=OuterRef("lead"), partner=OuterRef("partner")
+    ).filter(
+        Q(checked_at__gt=OuterRef("checked_at"))
+        | Q(checked_at=OuterRef("checked_at"), id__gt=OuterRef("id"))
     )
-    rows = model.objects.filter(~Exists(newer))
+    rows = CollisionResult.objects.filter(~Exists(newer))
     return rows.filter(partner_id=partner_id) if partner_id is not None else rows
+
+
+def _newest_pushes(*, partner_id: int | None) -> QuerySet:
+    """Each (lead, partner)'s last push: one GROUP BY, no correlated subquery."""
+    pushes = (
+        Push.objects.all() if partner_id is None else Push.objects.filter(partner_id=partner_id)
+    )
+    last = pushes.order_by().values("lead_id", "partner_id").annotate(last=Max("id")).values("last")
+    return Push.objects.filter(id__in=last)
 
 
 def _in(rows: QuerySet) -> Q:
@@ -176,7 +193,7 @@ def leads_by_check(
         any_result = any_result.filter(partner_id=partner_id)
     if verdict == "unchecked":
         return queryset.filter(~Exists(any_result))
-    newest = _newest_rows(CollisionResult, "checked_at", partner_id=partner_id)
+    newest = _newest_checks(partner_id=partner_id)
     if partner_id is not None:
         return queryset.filter(_in(newest.filter(VERDICT_ROWS[verdict])))
     ranked = ["marketable", "not_marketable", "failed"]
@@ -199,7 +216,7 @@ def leads_by_push(queryset: QuerySet, standing: str, *, partner_id: int | None =
         if partner_id is not None:
             pushes = pushes.filter(partner_id=partner_id)
         return queryset.filter(~Exists(pushes))
-    newest = _newest_rows(Push, "created_at", partner_id=partner_id)
+    newest = _newest_pushes(partner_id=partner_id)
 
     def at(key):
         return _in(newest.filter(state__in=PUSH_STANDING_STATES[key]))

@@ -209,6 +209,15 @@ def test_batch_filter_lists_the_batch_and_names_it(admin_client, make_leads):
     assert "渠道A-1201.xlsx" in html  # the chosen batch by name, among the recent ones
 
 
+def test_a_chosen_batch_job_or_partner_that_does_not_exist_lists_nothing(admin_client, make_leads):
+    """Django drops a filter with nothing to show: a gone batch must not widen the list to every
+    lead (and an action on "all" with it)."""
+    make_leads(3)
+    for query in ("batch=999", "check_job=999", "partner=999", "partner=abc", "batch=x"):
+        assert listed_ids(admin_client, query) == [], query
+    assert "#999（不存在）" in admin_client.get(f"{LIST}?batch=999").content.decode()
+
+
 def test_batch_filter_names_a_chosen_batch_older_than_the_recent_ones(admin_client):
     oldest = ImportBatch.objects.create(file_name="很久以前.xlsx")
     for n in range(12):
