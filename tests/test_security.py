@@ -184,7 +184,7 @@ def test_partner_key_never_in_command_output_or_command_errors(partner, sandbox,
     outputs["wrong key, batch"] = call("check_leads", "--partner", "sandbox", "--all")
     outputs["wrong key, single"] = call("check_leads", "--partner", "sandbox", "--ids", ids[0])
     Partner.objects.filter(pk=partner.pk).update(receives_pushes=False)
-    outputs["no push URL"] = call("push_leads", "--partner", "sandbox", "--all")
+    outputs["takes no pushes"] = call("push_leads", "--partner", "sandbox", "--all")
     Partner.objects.filter(pk=partner.pk).update(is_active=False)
     outputs["inactive"] = call("check_leads", "--partner", "sandbox", "--all")
 
@@ -193,7 +193,7 @@ def test_partner_key_never_in_command_output_or_command_errors(partner, sandbox,
     assert "partner error: 9999 签名验证失败" in outputs["wrong key, single"]
     assert "CommandError: no partner 'nope' (known: sandbox)" in outputs["unknown partner"]
     assert "CommandError: no lead with id 999999" in outputs["unknown lead"]
-    assert "CommandError: 合作平台 沙箱平台 未配置推送地址" in outputs["no push URL"]
+    assert "CommandError: 合作平台 沙箱平台 不接收推送" in outputs["takes no pushes"]
     assert "CommandError: partner 'sandbox' is not active" in outputs["inactive"]
     for output in outputs.values():
         assert_no_keys(output)
