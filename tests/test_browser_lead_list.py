@@ -133,3 +133,37 @@ def batch_job_id(partner) -> int:
     from jobs.models import Job, JobKind
 
     return Job.objects.filter(kind=JobKind.CHECK, partner=partner).latest("pk").pk
+
+
+DUMMY_TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+
+
+def test_a_check_that_finishes_while_watched_points_to_its_push_offer(
+    live_server, partner, sandbox, make_leads
+):
+    from django.test import override_settings
+
+    from jobs.models import JobKind
+    from jobs.runner import run_job
+    from jobs.services import create_job
+
+    make_leads(30)
+    operator_user("operator", "correct-horse-battery")
+    with override_settings(TASKS=DUMMY_TASKS):  # queued, not run, until the test runs it
+        job = create_job(
+            kind=JobKind.CHECK,
+            partner=partner,
+            lead_ids=list(Lead.objects.values_list("pk", flat=True)),
+        )
+    with browser_page() as page:
+        log_in(page, live_server.url, "operator", "correct-horse-battery")
+        page.goto(f"{live_server.url}/admin/jobs/job/{job.pk}/change/")
+        assert not page.is_visible("#job-next-hint")
+        assert page.locator("#push-marketable").count() == 0
+        run_job(job.pk)
+        page.wait_for_selector("#job-next-hint", state="visible", timeout=30_000)
+        with page.expect_navigation():
+            page.click("#job-next-hint a")
+        assert page.get_attribute("#push-marketable input[type=submit]", "value").startswith(
+            "推送可营销的"
+        )
