@@ -22,6 +22,7 @@ from leads.models import ExportRecord, ImportBatch, Lead, PersonalDataAccess
 from leads.selectors import lead_timeline
 from partners.calls import PartnerUnavailable
 from pushes.lead_list import (
+    BatchPartFilter,
     CheckJobFilter,
     CheckVerdictFilter,
     CreatedRangeFilter,
@@ -66,6 +67,7 @@ class LeadAdmin(
         CheckVerdictFilter,
         PushStandingFilter,
         ImportBatchFilter,
+        BatchPartFilter,
         CheckJobFilter,
         "source",
         *(f.name for f in LEAD_FIELDS if f.filtered),

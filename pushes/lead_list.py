@@ -169,6 +169,38 @@ class ImportBatchFilter(RecentObjectFilter):
         return queryset.filter(import_batch_id=pk)
 
 
+BATCH_PARTS = {"new": gettext_lazy("本批次新增"), "updated": gettext_lazy("本批次更新")}
+
+
+def batch_part(queryset, batch, part: str):
+    """A batch's leads it created (after its upload) or updated (they existed before it)."""
+    mine = queryset.filter(import_batch_id=batch.pk)
+    if part == "new":
+        return mine.filter(created_at__gte=batch.created_at)
+    if part == "updated":
+        return mine.filter(created_at__lt=batch.created_at)
+    return queryset.none()
+
+
+class BatchPartFilter(admin.SimpleListFilter):
+    """With 导入批次: the leads it created, or those it updated (the batch page links both)."""
+
+    title = gettext_lazy("新增或更新")
+    parameter_name = "batch_part"
+
+    def lookups(self, request, model_admin):
+        return list(BATCH_PARTS.items()) if chosen_id(request, BATCH_PARAM) else []
+
+    def has_output(self):
+        return bool(self.lookup_choices) or self.value() is not None
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        batch = ImportBatch.objects.filter(pk=chosen_id(request, BATCH_PARAM) or 0).first()
+        return batch_part(queryset, batch, self.value()) if batch else queryset.none()
+
+
 class CheckJobFilter(RecentObjectFilter):
     """The leads a check job checked; with 撞库结果, their outcome in that job."""
 

@@ -44,6 +44,8 @@ def test_operator_checks_a_batch_pushes_the_marketable_ones_and_sees_where_they_
         # The batch page links to its leads: the list filtered by the batch, named in the sidebar.
         page.goto(f"{base}/admin/leads/importbatch/{batch.pk}/change/")
         assert page.inner_text("#batch-leads-link") == f"{BATCH_LEADS} 条"
+        assert page.inner_text("#batch-part-new") == str(BATCH_LEADS)
+        page.screenshot(path="/tmp/lead-list-batch-page.png", full_page=True)
         page.click("#batch-leads-link")
         page.wait_for_selector("#result_list")
         assert f"batch={batch.pk}" in page.url

@@ -213,7 +213,15 @@ def test_a_chosen_batch_job_or_partner_that_does_not_exist_lists_nothing(admin_c
     """Django drops a filter with nothing to show: a gone batch must not widen the list to every
     lead (and an action on "all" with it)."""
     make_leads(3)
-    for query in ("batch=999", "check_job=999", "partner=999", "partner=abc", "batch=x"):
+    queries = (
+        "batch=999",
+        "check_job=999",
+        "partner=999",
+        "partner=abc",
+        "batch=x",
+        "batch_part=new",
+    )
+    for query in queries:
         assert listed_ids(admin_client, query) == [], query
     assert "#999（不存在）" in admin_client.get(f"{LIST}?batch=999").content.decode()
 
@@ -373,6 +381,9 @@ def done_batch(make_leads):
     mine = make_leads(3)
     make_leads(2)  # not this batch's
     Lead.objects.filter(pk__in=[lead.pk for lead in mine]).update(import_batch=batch)
+    # one of them existed before the upload: the batch updated it
+    before = batch.created_at - datetime.timedelta(days=3)
+    Lead.objects.filter(pk=mine[0].pk).update(created_at=before)
     return batch
 
 
@@ -383,6 +394,10 @@ def test_batch_page_links_to_its_leads_and_checks_them(done_batch, partner):
     assert link and link.group(1) == f"{LIST}?batch={done_batch.pk}"
     assert count_of(client, f"batch={done_batch.pk}") == 3  # the count is its rows
     assert "另有 1 条之后又被其他批次写入" in html  # 2 + 2 written, 3 still this batch's
+    parts = dict(re.findall(r'<a href="([^"]+)" id="batch-part-\w+">(\d+)</a>', html))
+    assert sorted(parts.values()) == ["1", "2"]  # new and updated add up to the 3
+    for url, count in parts.items():  # each links to exactly its rows
+        assert count_of(client, url.replace("&amp;", "&").split("?", 1)[1]) == int(count)
     assert "撞库这些线索（3 条）" in html
 
     assert not forms_nest(html)

@@ -49,6 +49,7 @@ from leads.models import (
     Lead,
     OnDuplicate,
 )
+from pushes.lead_list import batch_part
 
 IMPORT_PERMISSION = "leads.import_lead"
 XLSX_TYPE = FORMATS["xlsx"]
@@ -306,9 +307,15 @@ class ImportBatchAdmin(ReadOnlyAdmin):
         first = leads.order_by("pk").values_list("pk", flat=True).first()
         url = f"{reverse('admin:leads_lead_changelist')}?{urlencode({'batch': batch.pk})}"
         may_list = request.user.has_perm("leads.view_lead")
+        parts = []
+        for part, label in (("new", _("新增")), ("updated", _("更新"))):  # they add up to count
+            n = batch_part(leads, batch, part).count()
+            link = f"{url}&{urlencode({'batch_part': part})}" if may_list and n else ""
+            parts.append({"key": part, "label": label, "count": n, "url": link})
         return {
             "batch_leads": count,
             "batch_leads_url": url if may_list and count else "",
+            "batch_parts": parts,
             "batch_leads_rewritten": batch.leads_created + batch.leads_updated - count,
             "check_batch": {"url": url, "first": first}
             if may_list and count and request.user.has_perm("leads.check_lead")
