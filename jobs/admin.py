@@ -41,6 +41,11 @@ class JobListFilter(admin.SimpleListFilter):
             shown += list(jobs.filter(pk=selected))
         return [(str(job.pk), str(job)) for job in shown]
 
+    def has_output(self):
+        # Django applies only filters with choices to show: ?job=<a job that is gone> must list
+        # nothing, never the whole table (and an action on "all" act on every row).
+        return bool(self.lookup_choices) or self.value() is not None
+
     def queryset(self, request, queryset):
         value = self.value()
         if value is None:

@@ -14,6 +14,7 @@ from jobs.models import Job, JobKind, JobState
 from jobs.services import create_job
 from leads.models import Lead
 from pushes.models import Push
+from pushes.services import push_leads
 from sandbox.server import Fault
 from tests.browser import operator_user
 from tests.conftest import log_in_verified, run_job_to_end
@@ -148,3 +149,16 @@ def test_a_running_job_shows_an_estimate_and_its_unprocessed_leads(
     assert counts["remaining"] == 900 and counts["gone"] == 100  # no results were written
     assert sum(counts.values()) == 1000
     assert "预计还需约 9 分钟" in page_of(operator_client, job)
+
+
+def test_a_job_filter_naming_no_job_lists_nothing(operator_client, partner, sandbox, make_leads):
+    """With no job of its kind to offer, Django would drop the filter and list every row."""
+    leads = make_leads(3)
+    check_leads(partner=partner, leads=Lead.objects.all())
+    push_leads(partner=partner, leads=Lead.objects.all())
+    assert Push.objects.exists() and not Job.objects.exists()
+
+    for name in ("admin:pushes_push_changelist", "admin:collision_collisionresult_changelist"):
+        response = operator_client.get(reverse(name), {"job": "999"})
+        assert response.status_code == 200 and response.context["cl"].result_count == 0, name
+    assert len(leads) == 3
