@@ -13,6 +13,7 @@ from leads.admin_pii import (
     related_lead_columns,
 )
 from leads.exports.admin import CollisionExportMixin
+from leads.source_filter import LeadSourceFilter
 
 
 class VerdictFilter(admin.SimpleListFilter):
@@ -56,6 +57,7 @@ class CollisionResultAdmin(
         "user_status",
         "is_marketable",
         CheckJobListFilter,
+        LeadSourceFilter,
         "checked_at",
     ]
     search_fields = ["lead__source"]

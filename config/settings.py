@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "collision",
     "pushes",
     "jobs",
+    "reporting",
 ]  # the sandbox partner is the demo's and the tests' only: config/dev_settings.py
 
 MIDDLEWARE = [

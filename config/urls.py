@@ -9,6 +9,8 @@ from config.health import healthz
 admin.site.site_header = "LeadDesk"
 admin.site.site_title = "LeadDesk"
 admin.site.index_title = gettext_lazy("线索分发后台")
+# The home page: the dashboard (reporting) above the app list, for whoever may see leads.
+admin.site.index_template = "reporting/index.html"
 
 # two_factor's views under /admin/, its login in place of the admin's (password, then the code).
 _page = {"site_header": admin.site.site_header, "site_title": admin.site.site_title}

@@ -9,6 +9,7 @@ from core.admin import ReadOnlyAdmin, reveal_pii
 from jobs.admin import PushJobListFilter
 from leads.admin_pii import BlindIndexSearchMixin, PersonalDataPagesMixin, related_lead_columns
 from leads.exports.admin import PushExportMixin, PushSkipExportMixin
+from leads.source_filter import LeadSourceFilter
 from partners.calls import PartnerUnavailable
 from partners.models import Partner
 from pushes.models import Push, PushSkip, PushState
@@ -18,7 +19,7 @@ from pushes.services import reconcile_unknown_pushes, retry_unknown_pushes
 @admin.register(Push)
 class PushAdmin(PushExportMixin, PersonalDataPagesMixin, BlindIndexSearchMixin, ReadOnlyAdmin):
     lead_path = "lead__"
-    list_filter = ["partner", "state", PushJobListFilter, "created_at"]
+    list_filter = ["partner", "state", PushJobListFilter, LeadSourceFilter, "created_at"]
     search_fields = ["lead__source"]  # the partner's message is sealed: not searchable
     search_help_text = gettext_lazy("输入完整手机号或身份证号查找，或输入来源名称")
     date_hierarchy = "created_at"

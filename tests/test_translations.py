@@ -11,7 +11,17 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("config", "core", "partners", "jobs", "leads", "collision", "pushes", "sandbox")
+APPS = (
+    "config",
+    "core",
+    "partners",
+    "jobs",
+    "leads",
+    "collision",
+    "pushes",
+    "reporting",
+    "sandbox",
+)
 DECLARATIONS = {"models.py", "fields.py", "apps.py", "forms.py"}
 EAGER = {"gettext", "ngettext", "pgettext", "npgettext"}
 

@@ -1,0 +1,236 @@
+"""The dashboard on the admin's home page: reporting.selectors' numbers, each with a link to the
+list that shows exactly the rows it counts (same table, same conditions)."""
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from jobs.models import JobState
+from reporting import selectors
+from reporting.chart import line_chart
+from reporting.selectors import Funnel, Period
+
+
+def may_see_dashboard(user) -> bool:
+    """Whoever may see leads (every role of core.roles); anyone else keeps Django's index."""
+    return user.is_active and user.is_staff and user.has_perm("leads.view_lead")
+
+
+def _url(name: str, **params) -> str:
+    query = {key: value for key, value in params.items() if value is not None}
+    return f"{reverse(name)}?{urlencode(query)}" if query else reverse(name)
+
+
+def _moment(value) -> str:
+    return timezone.localtime(value).isoformat()
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: int | None
+    url: str = ""
+    rate: bool = False  # a share (0..1), shown as a percentage, not linked
+
+
+class Links:
+    """The lists behind the numbers of one period (or one day of it)."""
+
+    def __init__(self, period: Period):
+        self.period = period
+
+    def leads(self, *, source=None) -> str:
+        return _url(
+            "admin:leads_lead_changelist",
+            created_from=self.period.first_day.isoformat(),
+            created_to=self.period.last_day.isoformat(),
+            source__exact=source,
+        )
+
+    def checks(self, *, partner=None, source=None, verdict=None) -> str:
+        return _url(
+            "admin:collision_collisionresult_changelist",
+            checked_at__gte=_moment(self.period.start),
+            checked_at__lt=_moment(self.period.end),
+            partner__id__exact=partner,
+            source=source,
+            verdict=verdict,
+        )
+
+    def pushes(self, *, partner=None, source=None, state=None) -> str:
+        return _url(
+            "admin:pushes_push_changelist",
+            created_at__gte=_moment(self.period.start),
+            created_at__lt=_moment(self.period.end),
+            partner__id__exact=partner,
+            source=source,
+            state__exact=state,
+        )
+
+    def calls(self, *, partner) -> str:
+        return _url(
+            "admin:partners_auditlogentry_changelist",
+            created_at__gte=_moment(self.period.start),
+            created_at__lt=_moment(self.period.end),
+            partner__id__exact=partner,
+        )
+
+
+# The columns of the funnel tables: (stage, heading); the rates follow their stage.
+COLUMNS = [
+    ("imported", "导入"),
+    ("checked", "撞库"),
+    ("marketable", "可营销"),
+    ("marketable_rate", "可营销率"),
+    ("pushed", "推送"),
+    ("accepted", "已接收"),
+    ("accepted_rate", "接收率"),
+    ("rejected", "被拒绝"),
+    ("unknown", "结果未知"),
+    ("push_failed", "未送达"),
+    ("check_failed", "撞库失败"),
+]
+
+
+def column_headings() -> list[str]:
+    return [_(heading) for _stage, heading in COLUMNS]
+
+
+def funnel_cells(funnel: Funnel, links: Links, *, partner=None, source=None, imported=True):
+    """One table row: each count with its list, each rate as a share."""
+    scope = {"partner": partner, "source": source}
+    urls = {
+        "imported": links.leads(source=source) if imported else None,
+        "checked": links.checks(**scope),
+        "marketable": links.checks(**scope, verdict="marketable"),
+        "check_failed": links.checks(**scope, verdict="failed"),
+        "pushed": links.pushes(**scope),
+        "accepted": links.pushes(**scope, state="accepted"),
+        "rejected": links.pushes(**scope, state="rejected"),
+        "unknown": links.pushes(**scope, state="unknown"),
+        "push_failed": links.pushes(**scope, state="failed"),
+    }
+    cells = []
+    for stage, _heading in COLUMNS:
+        if stage.endswith("_rate"):
+            cells.append(Cell(getattr(funnel, stage), rate=True))
+        elif urls[stage] is None:
+            cells.append(Cell(None))
+        else:
+            cells.append(Cell(getattr(funnel, stage), urls[stage]))
+    return cells
+
+
+def source_label(source: str) -> str:
+    return source or _("（无来源）")
+
+
+TREND_SERIES = [
+    ("imported", "导入"),
+    ("checked", "撞库"),
+    ("marketable", "可营销"),
+    ("pushed", "推送"),
+    ("accepted", "已接收"),
+]
+
+
+def trend_chart(activity: selectors.Activity):
+    days = [day for day, _funnel in activity.by_day]
+    chart = line_chart(
+        [
+            (stage, _(label), [getattr(funnel, stage) for _day, funnel in activity.by_day])
+            for stage, label in TREND_SERIES
+        ],
+        [f"{day.month}/{day.day}" for day in days],
+    )
+    # Each point links to its day's list, like the tables' numbers.
+    day_links = [Links(Period(activity.period.key, 1, day)) for day in days]
+    lines = []
+    for line in chart.lines:
+        points = []
+        for point in line.points:
+            links = day_links[point.index]
+            url = {
+                "imported": links.leads(),
+                "checked": links.checks(),
+                "marketable": links.checks(verdict="marketable"),
+                "pushed": links.pushes(),
+                "accepted": links.pushes(state="accepted"),
+            }[line.name]
+            points.append({"point": point, "day": days[point.index], "url": url})
+        lines.append({"line": line, "points": points})
+    return {"chart": chart, "lines": lines}
+
+
+def cap_percent(health: selectors.PartnerHealth) -> int | None:
+    share = health.cap_share
+    return None if share is None else min(round(100 * share), 100)
+
+
+def dashboard_context(request) -> dict:
+    period = Period.ending_today(request.GET.get("period", ""))
+    activity = selectors.activity(period)
+    links = Links(period)
+    may_see_calls = request.user.has_perm("partners.view_auditlogentry")
+    partner_rows = [
+        {
+            "partner": row.partner,
+            "cells": funnel_cells(row.funnel, links, partner=row.partner.pk, imported=False),
+            "latency": row.latency_median_ms,
+            "calls": row.calls,
+            "calls_url": links.calls(partner=row.partner.pk) if may_see_calls else "",
+        }
+        for row in activity.by_partner
+    ]
+    source_rows = [
+        {
+            "label": source_label(row.source),
+            "cells": funnel_cells(row.funnel, links, source=row.source),
+        }
+        for row in activity.by_source
+    ]
+    midnight = _moment(selectors.local_midnight(timezone.localdate()))
+    health = [
+        {
+            "health": h,
+            "percent": cap_percent(h),
+            "high": (h.partner.daily_push_cap or 0) * selectors.NEAR_CAP,
+            "sent_url": _url(
+                "admin:pushes_push_changelist",
+                partner__id__exact=h.partner.pk,
+                last_attempt_at__gte=midnight,
+                state__in=",".join(selectors.SENT_STATES),
+            ),
+        }
+        for h in selectors.partner_health()
+    ]
+    jobs = selectors.live_jobs()
+    return {
+        "period": period,
+        "periods": [
+            {"key": key, "label": label, "url": _url("admin:index", period=key)}
+            for key, label in [("today", _("今天")), ("7d", _("近 7 天")), ("30d", _("近 30 天"))]
+        ],
+        "total": funnel_cells(activity.total, links),
+        "headings": column_headings(),
+        "partner_rows": partner_rows,
+        "source_rows": source_rows,
+        "trend": trend_chart(activity),
+        "health": health,
+        "attention": sum(1 for h in health if h["health"].needs_attention),
+        "jobs": jobs.live,
+        "job_counts": [
+            {
+                "label": label,
+                "count": jobs.counts[state],
+                "url": _url("admin:jobs_job_changelist", state__exact=state),
+            }
+            for state, label in [
+                (JobState.RUNNING, _("运行中")),
+                (JobState.PAUSED, _("已暂停")),
+                (JobState.QUEUED, _("排队中")),
+            ]
+        ],
+    }
