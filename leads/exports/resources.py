@@ -1,37 +1,47 @@
 """What goes in an export file, declared with django-import-export resources (one field per
 column): leads, collision results and push history, personal data masked unless revealed."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from operator import attrgetter
+from operator import itemgetter
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 from import_export import fields, resources
 
-from leads.fields import FIELDS_BY_NAME, LEAD_FIELDS, LeadField
-from leads.models import ExportKind
+from core.masking import mask_text
+from leads.fields import FIELDS_BY_NAME, LEAD_FIELDS, SEALED_FIELDS, LeadField
+from leads.models import ExportKind, Lead
 
 
 class ExportColumn(fields.Field):
-    """A resource field that may hold personal data (``mask``, or ``masked_attribute``: read
-    instead of ``attribute`` when masking needs the whole row) or a long identifier (``text``)."""
+    """A resource field that may hold personal data (``mask``; or ``about_lead``: free text a
+    partner wrote about the lead at that path, masked knowing that lead's names and numbers), a
+    long identifier (``text``), or a related row's name read once per export (``mapped``: a
+    dict of the few partners, not a join per row)."""
 
     def __init__(
         self,
         *args,
         mask: Callable[[str], str] | None = None,
-        masked_attribute: str = "",
+        about_lead: str = "",
         text=False,
+        mapped=False,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
-        self.mask, self.masked_attribute, self.text = mask, masked_attribute, text
+        self.mask, self.about_lead, self.text, self.mapped = mask, about_lead, text, mapped
 
 
 class SheetResource(resources.Resource):
     """Declared columns, values kept native (numbers stay numbers); masks applied unless
-    ``reveal``. The rows are produced lazily, so a 100k-row export streams into the writer."""
+    ``reveal``.
+
+    Rows are read as values, never as model objects: each column's ``__`` path is a column of
+    one ``values_list`` query read 2,000 rows at a time, a lead's sealed fields come from its
+    ``pii`` decrypted once per row (however many columns show it), and choice labels and mapped
+    names come from dicts made once. Nothing else is selected, so a joined partner's keys are
+    never read, let alone decrypted. At 200,000 pushes model objects cost 15 s of 34."""
 
     def __init__(self, *, reveal: bool = False):
         super().__init__()
@@ -43,43 +53,79 @@ class SheetResource(resources.Resource):
     def headers(self) -> list[str]:
         return [str(column.column_name) for column in self.columns()]
 
-    def rows(self, queryset):
-        """One list per object, lazily. Values are read with a getter built once per column
-        (``Field.get_value`` re-splits the attribute path on every cell: 1.9M times on 100k
-        leads)."""
+    def rows(self, queryset) -> Iterator[list]:
+        """One list per row, lazily (built here, before the first row is read: labels are
+        translated while the request's language is active)."""
+        paths: list[str] = []
+
+        def slot(path: str) -> int:
+            if path not in paths:
+                paths.append(path)
+            return paths.index(path)
+
+        cells = [self._cell(column, queryset.model, slot) for column in self.columns()]
+        values = queryset.values_list(*paths).iterator(chunk_size=self.get_chunk_size())
         tz = timezone.get_current_timezone()
-        getters = [
-            (_getter(c.masked_attribute), None)
-            if c.masked_attribute and not self.reveal
-            else (_getter(c.attribute), c.mask if not self.reveal else None)
-            for c in self.columns()
-        ]
-        for obj in self.iter_queryset(queryset):
-            row = []
-            for get, mask in getters:
-                value = get(obj)
-                if value.__class__ is datetime:
-                    value = value.astimezone(tz) if value.tzinfo else value
-                elif mask is not None and value:
-                    value = mask(str(value))
-                row.append(value)
-            yield row
+        return _rows(values, cells, tz)
+
+    def _cell(self, column: ExportColumn, model, slot) -> Callable[[tuple], object]:
+        """How one column's cell is read from a row of values; ``slot`` adds a path to the
+        query and says where its value will be."""
+        prefix, _, name = column.attribute.rpartition("__")
+        owner = _model_at(model, prefix)
+        at = f"{prefix}__" if prefix else ""
+        if column.about_lead and not self.reveal:
+            i, pii = slot(column.attribute), slot(f"{column.about_lead}__pii")
+            return lambda row: lead_text_masker(row[pii])(row[i]) if row[i] else row[i]
+        if name.startswith("get_") and name.endswith("_display"):
+            field = owner._meta.get_field(name.removeprefix("get_").removesuffix("_display"))
+            labels = {value: str(label) for value, label in field.flatchoices}
+            i = slot(f"{at}{field.name}")
+            return lambda row: labels.get(row[i], row[i])
+        if column.mapped:
+            names = dict(owner._default_manager.values_list("pk", name))
+            i = slot(prefix)  # the foreign key's value: the related row's id
+            return lambda row: names.get(row[i])
+        if owner is Lead and name in SEALED_FIELDS:
+            i = slot(f"{at}pii")
+            get = lambda row: row[i].get(name, "")  # noqa: E731
+        else:
+            i = slot(column.attribute)
+            get = itemgetter(i)
+        mask = None if self.reveal else column.mask
+        if mask is None:
+            return get
+        return lambda row: mask(str(value)) if (value := get(row)) else value
 
     def get_chunk_size(self):
         return 2000
 
 
-def _getter(attribute: str):
-    path = attrgetter(attribute.replace("__", "."))
+def _rows(values, cells, tz) -> Iterator[list]:
+    for row in values:
+        cells_of_row = [cell(row) for cell in cells]
+        for i, value in enumerate(cells_of_row):
+            if value.__class__ is datetime and value.tzinfo:
+                cells_of_row[i] = value.astimezone(tz)
+        yield cells_of_row
 
-    def get(obj):
-        try:
-            value = path(obj)
-        except AttributeError:  # a None on the way (e.g. no partner answer)
-            return None
-        return value() if callable(value) else value
 
-    return get
+def _model_at(model, path: str):
+    """The model a ``__`` path leads to from ``model``."""
+    for name in path.split("__") if path else ():
+        model = model._meta.get_field(name).related_model
+    return model
+
+
+def lead_text_masker(pii: dict) -> Callable[[str], str]:
+    """``mask_text`` knowing a lead's names and numbers, read from its decrypted ``pii``: what
+    ``pushes.models.lead_masker`` does with a lead object (a test holds them equal)."""
+    known = {
+        "names": (pii.get("name", ""), pii.get("emergency_contact_name", "")),
+        "phones": (pii.get("phone", ""), pii.get("emergency_contact_phone", "")),
+        "id_numbers": (pii.get("id_number", ""),),
+    }
+    return lambda text: mask_text(text, **known)
 
 
 def lead_column(declared: LeadField, prefix: str = "") -> ExportColumn:
@@ -126,7 +172,9 @@ class PerLeadAndPartnerResource(SheetResource):
     lead_id = ExportColumn(attribute="lead_id", column_name=gettext_lazy("线索ID"))
     name = lead_column(FIELDS_BY_NAME["name"], prefix="lead__")
     phone = lead_column(FIELDS_BY_NAME["phone"], prefix="lead__")
-    partner = ExportColumn(attribute="partner__name", column_name=gettext_lazy("合作平台"))
+    partner = ExportColumn(
+        attribute="partner__name", column_name=gettext_lazy("合作平台"), mapped=True
+    )
 
 
 class CollisionResultResource(PerLeadAndPartnerResource):
@@ -150,12 +198,12 @@ class PushResource(PerLeadAndPartnerResource):
     state = ExportColumn(attribute="get_state_display", column_name=gettext_lazy("状态"))
     message = ExportColumn(
         attribute="message",
-        masked_attribute="masked_message",
+        about_lead="lead",
         column_name=gettext_lazy("平台返回信息"),
     )
     app_download_url = ExportColumn(
         attribute="app_download_url",
-        masked_attribute="masked_app_download_url",
+        about_lead="lead",
         column_name=gettext_lazy("H5 地址"),
     )
     attempts = ExportColumn(attribute="attempts", column_name=gettext_lazy("尝试次数"))
@@ -186,8 +234,8 @@ class PushSkipResource(PerLeadAndPartnerResource):
 
 
 RESOURCES = {
-    ExportKind.LEADS: (LeadResource, ()),
-    ExportKind.COLLISION_RESULTS: (CollisionResultResource, ("lead", "partner")),
-    ExportKind.PUSHES: (PushResource, ("lead", "partner")),
-    ExportKind.PUSH_SKIPS: (PushSkipResource, ("lead", "partner", "actor")),
+    ExportKind.LEADS: LeadResource,
+    ExportKind.COLLISION_RESULTS: CollisionResultResource,
+    ExportKind.PUSHES: PushResource,
+    ExportKind.PUSH_SKIPS: PushSkipResource,
 }

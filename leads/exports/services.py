@@ -7,7 +7,9 @@ explicitly, and every export recorded in ``ExportRecord`` (an unmasked one also 
 personal-data access log).
 """
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -16,7 +18,7 @@ from core.accounts import has_explicit_permission
 from core.errors import NotAllowed
 from leads.access_log import record_access
 from leads.exports.resources import RESOURCES
-from leads.imports.spreadsheets import SheetSpec, write_csv, write_xlsx
+from leads.imports.spreadsheets import SheetSpec, stream_csv, stream_xlsx
 from leads.models import AccessKind, ExportKind, ExportRecord
 
 EXPORT_PII_PERMISSION = "leads.export_lead_pii"
@@ -32,10 +34,22 @@ def can_export_pii(user) -> bool:
 
 @dataclass
 class ExportFile:
-    content: bytes
+    """A file being written: ``pieces`` yields it as its rows are read (memory flat in the
+    rows); ``content`` is the whole of it. ``record`` is written before the first row is read,
+    and its ``row_count`` when the last one is."""
+
+    pieces: Iterator[bytes]
     file_name: str
     content_type: str
-    rows: int
+    record: ExportRecord
+
+    @cached_property
+    def content(self) -> bytes:
+        return b"".join(self.pieces)
+
+    @property
+    def rows(self) -> int:
+        return self.record.row_count
 
 
 def export_records(
@@ -49,46 +63,33 @@ def export_records(
     channel: str = "admin",
 ) -> ExportFile:
     """Write ``queryset`` to a file and record who exported what. ``unmasked`` is honoured only
-    for a user holding ``leads.export_lead_pii`` explicitly (or the CLI's named user)."""
+    for a user holding ``leads.export_lead_pii`` explicitly (or the CLI's named user).
+
+    The export is recorded (and an unmasked one logged as an access to personal data) before a
+    row is read, like a push before its request leaves: a file abandoned half-way was still
+    (partly) seen."""
     if file_format not in FORMATS:
         raise ValueError(_("不支持的导出格式：%(format)s") % {"format": file_format})
     if unmasked and not can_export_pii(actor):
         raise NotAllowed(_("没有导出完整个人信息的权限"))
-    resource_class, related = RESOURCES[kind]
-    resource = resource_class(reveal=unmasked)
-    if related:
-        queryset = queryset.select_related(*related)
+    resource = RESOURCES[kind](reveal=unmasked)
     if not queryset.query.is_sliced:
         queryset = queryset.order_by("pk")
-    count = 0
-
-    def counted():
-        nonlocal count
-        for row in resource.rows(queryset):
-            count += 1
-            yield row
-
     headers = resource.headers()
+    rows = resource.rows(queryset)  # labels and names read now, in the request's language
     if file_format == "xlsx":
         text_columns = frozenset(i for i, c in enumerate(resource.columns()) if c.text)
-        content = write_xlsx(
-            [
-                SheetSpec(
-                    str(ExportKind(kind).label),
-                    headers,
-                    counted(),
-                    text_columns,
-                    widths=[16] * len(headers),
-                )
-            ]
+        sheet = SheetSpec(
+            str(ExportKind(kind).label), headers, None, text_columns, widths=[16] * len(headers)
         )
+        write = lambda counted: stream_xlsx([replace(sheet, rows=counted)])  # noqa: E731
     else:
-        content = write_csv(headers, counted())
+        write = lambda counted: stream_csv(headers, counted)  # noqa: E731
     record = ExportRecord.objects.create(
         actor=actor,
         kind=kind,
         file_format=file_format,
-        row_count=count,
+        row_count=0,
         unmasked=unmasked,
         criteria=criteria[:2000],
         channel=channel,
@@ -104,4 +105,22 @@ def export_records(
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     suffix = _("-未脱敏") if unmasked else ""
     file_name = f"{ExportKind(kind).label}-{stamp}{suffix}.{file_format}"
-    return ExportFile(content, file_name, FORMATS[file_format], count)
+    return ExportFile(_counted(rows, write, record), file_name, FORMATS[file_format], record)
+
+
+def _counted(rows: Iterator[list], write, record: ExportRecord) -> Iterator[bytes]:
+    """``write``'s pieces of ``rows``; the rows read are counted into ``record`` at the end,
+    also when the file is abandoned half-way."""
+    count = 0
+
+    def counting():
+        nonlocal count
+        for row in rows:
+            count += 1
+            yield row
+
+    try:
+        yield from write(counting())
+    finally:
+        record.row_count = count
+        ExportRecord.objects.filter(pk=record.pk).update(row_count=count)
