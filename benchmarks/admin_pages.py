@@ -112,6 +112,8 @@ def page_variants(client, group: str, url: str, samples: dict) -> list[tuple[str
         variants.append((f"filter 线索来源: {samples['source']}", f"source={samples['source']}"))
     if group == "leads":
         variants.append(("filter batch + 本批次新增", f"batch={samples['batch']}&batch_part=new"))
+    if getattr(changelist, "is_facets_optional", False):
+        variants.append(("显示计数 (facets)", "_facets=True"))
     if changelist.date_hierarchy:
         from django.utils import timezone
 
