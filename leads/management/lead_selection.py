@@ -52,9 +52,7 @@ def is_big(leads) -> bool:
 
 def run_as_job(command, *, kind: str, partner: Partner, leads, wait: bool) -> Job:
     """Queue a job for a worker, or with ``wait`` run it here until it ends (pauses included)."""
-    job = create_job(
-        kind=kind, partner=partner, lead_ids=leads.values_list("pk", flat=True), description="CLI"
-    )
+    job = create_job(kind=kind, partner=partner, lead_ids=leads, description="CLI")
     command.stdout.write(
         f"job #{job.pk} queued: {job.total} leads in {job.chunks.count()} chunk(s)"
     )
