@@ -115,7 +115,11 @@ class CollisionResult(models.Model):
         verbose_name_plural = _("撞库结果")
         ordering = ["-checked_at", "-id"]
         permissions = [("export_collisionresult", _("可导出撞库结果"))]
-        indexes = [models.Index(fields=["partner", "lead", "-checked_at"], name="collision_latest")]
+        indexes = [
+            models.Index(fields=["partner", "lead", "-checked_at"], name="collision_latest"),
+            # The list filtered by partner, newest first (issue 14).
+            models.Index(fields=["partner", "-checked_at"], name="collision_partner_time"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=(

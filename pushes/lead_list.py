@@ -11,18 +11,15 @@ Django's select-across: an action on "all N matching" gets exactly the filtered 
 narrows no rows itself (the list's count stays the same when only a partner is chosen).
 """
 
-import datetime
-
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.http import QueryDict
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from collision.models import CollisionResult
+from core.admin import DateRangeFilter
 from jobs.models import Job, JobKind
 from leads.models import ImportBatch
 from partners.models import Partner
@@ -214,7 +211,7 @@ class CheckJobFilter(RecentObjectFilter):
         return leads_checked_in(queryset, pk)
 
 
-class CreatedRangeFilter(admin.ListFilter):
+class CreatedRangeFilter(DateRangeFilter):
     """Created between two days, both included (local time), beside the presets of
     ``created_at``: two date inputs in a small GET form that keeps the other filters."""
 
@@ -222,54 +219,6 @@ class CreatedRangeFilter(admin.ListFilter):
     template = "admin/leads/lead/date_range_filter.html"
     field = "created_at"
     start_param, end_param = "created_from", "created_to"
-
-    def __init__(self, request, params, model, model_admin):
-        super().__init__(request, params, model, model_admin)
-        self.values = {}
-        for name in (self.start_param, self.end_param):
-            if name in params:
-                value = params.pop(name)
-                self.values[name] = value[-1] if isinstance(value, list) else value
-        self.used_parameters = dict(self.values)
-
-    def has_output(self):
-        return True
-
-    def expected_parameters(self):
-        return [self.start_param, self.end_param]
-
-    def queryset(self, request, queryset):
-        bounds = {}
-        for name, value in self.values.items():
-            if not value:
-                continue
-            try:
-                day = datetime.date.fromisoformat(value)
-            except ValueError:
-                return queryset.none()  # a hand-edited address: nothing matches a bad date
-            if name == self.end_param:
-                day += datetime.timedelta(days=1)  # the end day is included
-            moment = timezone.make_aware(datetime.datetime.combine(day, datetime.time()))
-            lookup = "gte" if name == self.start_param else "lt"
-            bounds[f"{self.field}__{lookup}"] = moment
-        return queryset.filter(**bounds)
-
-    def choices(self, changelist):
-        """One "choice": what the form needs (the other filters as hidden fields)."""
-        others = QueryDict(
-            changelist.get_query_string(remove=[self.start_param, self.end_param, "p"])[1:]
-        )
-        yield {
-            "selected": bool(self.values),
-            "start": self.values.get(self.start_param, ""),
-            "end": self.values.get(self.end_param, ""),
-            "start_param": self.start_param,
-            "end_param": self.end_param,
-            "hidden": [(name, value) for name in others for value in others.getlist(name)],
-            "clear_query_string": changelist.get_query_string(
-                remove=[self.start_param, self.end_param, "p"]
-            ),
-        }
 
 
 # --- columns ----------------------------------------------------------------------------------

@@ -73,6 +73,8 @@ class Push(models.Model):
         verbose_name_plural = _("推送记录")
         ordering = ["-created_at", "-id"]
         permissions = [("export_push", _("可导出推送记录"))]
+        # The list filtered by partner, newest first (issue 14).
+        indexes = [models.Index(fields=["partner", "-created_at"], name="push_partner_time")]
         constraints = [
             models.UniqueConstraint(
                 fields=["lead", "partner"],
