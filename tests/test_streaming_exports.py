@@ -249,3 +249,18 @@ def test_each_lead_is_decrypted_once_and_the_partner_key_never(partner, monkeypa
         assert len(of_leads) == len(set(of_leads)) == 3_000
         assert not [plain for _, plain in decrypted if plain == PARTNER_KEY]
         assert len(decrypted) == 3_000 + 1_500  # and the message of every other push
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 12, 1, 9, 30, 5),
+        datetime(2026, 12, 1, 9, 30, 5, 999_999, tzinfo=timezone.get_fixed_timezone(480)),
+        datetime(999, 1, 2, 3, 4, 5),
+    ],
+    ids=str,
+)
+def test_a_time_is_written_to_the_second_as_strftime_wrote_it(moment):
+    from leads.imports.spreadsheets import export_cell
+
+    assert export_cell(moment) == moment.strftime("%Y-%m-%d %H:%M:%S")

@@ -295,18 +295,31 @@ def neutralise(value: str) -> str:
 
 
 def export_cell(value):
-    """A value as written: numbers stay numbers, everything else becomes neutralised text."""
-    if value.__class__ is str:
+    """A value as written: numbers stay numbers, everything else becomes neutralised text.
+    (The exact classes first: this runs once per cell, two million times in a 200k-row export.)"""
+    kind = value.__class__
+    if kind is str:
         return neutralise(value)
     if value is None:
         return ""
+    if kind is int or kind is float:
+        return value
+    if kind is datetime:
+        return _second(value)
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, int | float):
         return value
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+        return _second(value)
     return neutralise(str(value))
+
+
+def _second(moment: datetime) -> str:
+    """``%Y-%m-%d %H:%M:%S``, from ``isoformat`` (a third of strftime's time)."""
+    if moment.year < 1000:  # isoformat pads the year, strftime does not
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return moment.isoformat(sep=" ", timespec="seconds")[:19]
 
 
 def write_csv(headers: Sequence[str], rows: Iterable[Sequence]) -> bytes:
@@ -551,20 +564,23 @@ def _sheet_xml(spec: SheetSpec) -> Iterator[bytes]:
     yield "".join(parts).encode()
 
 
+_CELL_STYLE = {STYLE_TEXT: f' s="{STYLE_TEXT}"', STYLE_HEADER: f' s="{STYLE_HEADER}"', 0: ""}
+
+
 def _row_xml(number: int, values, letters, text_columns, *, header: bool = False) -> str:
     cells = []
     for i, raw in enumerate(values):
         value = export_cell(raw)
-        ref = f"{letters[i]}{number}"
-        if isinstance(value, int | float):
-            cells.append(f'<c r="{ref}"><v>{value!r}</v></c>')
-        elif value:
-            style = STYLE_HEADER if header else (STYLE_TEXT if i in text_columns else 0)
-            text = value.translate(XML_TEXT) if XML_SPECIAL.search(value) else value
-            cells.append(
-                f'<c r="{ref}" t="inlineStr"{f" s={chr(34)}{style}{chr(34)}" if style else ""}>'
-                f'<is><t xml:space="preserve">{text}</t></is></c>'
-            )
+        if value.__class__ is str:
+            if value:
+                style = STYLE_HEADER if header else (STYLE_TEXT if i in text_columns else 0)
+                text = value.translate(XML_TEXT) if XML_SPECIAL.search(value) else value
+                cells.append(
+                    f'<c r="{letters[i]}{number}" t="inlineStr"{_CELL_STYLE[style]}>'
+                    f'<is><t xml:space="preserve">{text}</t></is></c>'
+                )
+        else:  # a number (export_cell gives text or numbers)
+            cells.append(f'<c r="{letters[i]}{number}"><v>{value!r}</v></c>')
     return f'<row r="{number}">{"".join(cells)}</row>'
 
 
