@@ -2,9 +2,10 @@
 list that shows exactly the rows it counts (same table, same conditions)."""
 
 from dataclasses import dataclass
+from functools import cache
 from urllib.parse import urlencode
 
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -19,9 +20,16 @@ def may_see_dashboard(user) -> bool:
     return user.is_active and user.is_staff and user.has_perm("leads.view_lead")
 
 
+@cache
+def _path(name: str, prefix: str) -> str:
+    return reverse(name)
+
+
 def _url(name: str, **params) -> str:
+    """The page a number opens; reversed once per name (a month's chart alone has 150 links)."""
+    path = _path(name, get_script_prefix())
     query = {key: value for key, value in params.items() if value is not None}
-    return f"{reverse(name)}?{urlencode(query)}" if query else reverse(name)
+    return f"{path}?{urlencode(query)}" if query else path
 
 
 def _moment(value) -> str:
@@ -147,20 +155,27 @@ def trend_chart(activity: selectors.Activity):
     )
     # Each point links to its day's list, like the tables' numbers.
     day_links = [Links(Period(activity.period.key, 1, day)) for day in days]
-    lines = []
-    for line in chart.lines:
-        points = []
-        for point in line.points:
-            links = day_links[point.index]
-            url = {
-                "imported": links.leads(),
-                "checked": links.checks(),
-                "marketable": links.checks(verdict="marketable"),
-                "pushed": links.pushes(),
-                "accepted": links.pushes(state="accepted"),
-            }[line.name]
-            points.append({"point": point, "day": days[point.index], "url": url})
-        lines.append({"line": line, "points": points})
+    list_of = {
+        "imported": lambda links: links.leads(),
+        "checked": lambda links: links.checks(),
+        "marketable": lambda links: links.checks(verdict="marketable"),
+        "pushed": lambda links: links.pushes(),
+        "accepted": lambda links: links.pushes(state="accepted"),
+    }
+    lines = [
+        {
+            "line": line,
+            "points": [
+                {
+                    "point": point,
+                    "day": days[point.index],
+                    "url": list_of[line.name](day_links[point.index]),
+                }
+                for point in line.points
+            ],
+        }
+        for line in chart.lines
+    ]
     return {"chart": chart, "lines": lines}
 
 
