@@ -124,7 +124,7 @@ def page_variants(client, group: str, url: str, samples: dict) -> list[tuple[str
         if pick["query_string"] in ("", "?"):
             continue
         variants.append((f"filter {title}: {pick['display']}", pick["query_string"].lstrip("?")))
-    if group in ("results", "pushes", "skips"):  # shown only when a link sets it
+    if group in ("results", "pushes"):  # shown only when a link sets it
         variants.append((f"filter 线索来源: {samples['source']}", f"source={samples['source']}"))
     if group == "leads":
         variants.append(("filter batch + 本批次新增", f"batch={samples['batch']}&batch_part=new"))
@@ -353,6 +353,8 @@ def report(rows, export, job, baseline: dict | None) -> None:
             old = before.get(key)
             line += f"   {old['ms']:9.1f} {old['queries']:4}" if old else f"   {'-':>9} {'-':>4}"
         flag = "  > 300 ms" if row["ms"] > 300 else ""
+        if row["status"] not in (200, "timeout"):
+            flag += f"  (HTTP {row['status']}: not offered)"
         if row["status"] == "timeout":
             flag = f"  timed out (a query ran > {TIMEOUT_SECONDS} s)"
         print(line + flag)
