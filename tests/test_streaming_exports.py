@@ -264,3 +264,24 @@ def test_a_time_is_written_to_the_second_as_strftime_wrote_it(moment):
     from leads.imports.spreadsheets import export_cell
 
     assert export_cell(moment) == moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_the_audit_log_export_never_decrypts_a_partner_key(partner, sandbox, make_leads):
+    from collision.services import check_leads
+    from partners import audit_export
+    from partners.models import AuditLogEntry
+
+    for lead in make_leads(3):
+        check_leads(partner=partner, leads=Lead.objects.filter(pk=lead.pk))
+    decrypted = []
+    real = core.crypto.decrypt
+
+    def counting(token: str) -> str:
+        decrypted.append(plain := real(token))
+        return plain
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(core.crypto, "decrypt", counting)
+        rows = list(audit_export.rows(AuditLogEntry.objects.all()))
+    assert len(rows) == 3 and {row[2] for row in rows} == {partner.name}
+    assert PARTNER_KEY not in decrypted
