@@ -88,10 +88,6 @@ class Funnel:
         return self.marketable / self.checked if self.checked else None
 
     @property
-    def pushed_rate(self) -> float | None:
-        return self.pushed / self.marketable if self.marketable else None
-
-    @property
     def accepted_rate(self) -> float | None:
         return self.accepted / self.pushed if self.pushed else None
 
