@@ -57,7 +57,9 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{exc} (--unmasked needs --user with leads.export_lead_pii)"
             ) from None
-        output.write_bytes(exported.content)
+        with output.open("wb") as file:  # piece by piece, as the rows are read
+            for piece in exported.pieces:
+                file.write(piece)
         masked = "unmasked" if unmasked else "masked"
         self.stdout.write(
             self.style.SUCCESS(f"{exported.rows} rows ({masked}) written to {output}")
