@@ -201,14 +201,19 @@ def test_the_daily_counts_equal_the_rows_after_imports_checks_pushes_and_an_eras
     assert counts.stored() == before
 
 
+def linked_numbers_in(html: str) -> list[tuple[str, int]]:
+    return [
+        (unescape(href), int(text))
+        for href, text in re.findall(r'<a href="([^"]+)">([^<]*)</a>', html)
+        if text.strip().isdigit()
+    ]
+
+
 def linked_numbers(html: str) -> list[tuple[str, int]]:
     """Every number the dashboard links, with its link: table cells, cards, job counts, gauges,
     and the chart's points (their number is the last word of their title)."""
     dashboard = html[html.index('id="dashboard"') : html.index('id="dashboard-apps"')]
-    found = []
-    for href, text in re.findall(r'<a href="([^"]+)">([^<]*)</a>', dashboard):
-        if text.strip().isdigit():
-            found.append((unescape(href), int(text)))
+    found = linked_numbers_in(dashboard)
     for href, title in re.findall(
         r'<a href="([^"]+)"><circle[^>]*><title>([^<]*)</title>', dashboard
     ):
@@ -267,6 +272,9 @@ def test_a_partner_near_its_cap_paused_or_failing_is_shown_with_todays_pushes(wo
     html = operator.get(INDEX).content.decode()
     assert "接近上限" in html and "调用失败中" in html and "连接超时" in html
     assert 'class="cap-gauge"' in html
+    partners = html[html.index('id="dashboard-partners"') : html.index('id="dashboard-by-partner"')]
+    [(sent_url, shown)] = linked_numbers_in(partners)
+    assert shown == health.sent_today == listed_count(operator, sent_url)
     Partner.objects.filter(pk=idle.partner.pk).update(is_paused=True)
     assert "已暂停" in operator.get(INDEX).content.decode()
 
