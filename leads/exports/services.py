@@ -7,6 +7,7 @@ explicitly, and every export recorded in ``ExportRecord`` (an unmasked one also 
 personal-data access log).
 """
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -45,7 +46,12 @@ class ExportFile:
 
     @cached_property
     def content(self) -> bytes:
-        return b"".join(self.pieces)
+        # Gathered in one growing buffer that getvalue() hands over without a copy: the file
+        # is held once (b"".join would hold every piece and the whole at the same time).
+        buffer = io.BytesIO()
+        for piece in self.pieces:
+            buffer.write(piece)
+        return buffer.getvalue()
 
     @property
     def rows(self) -> int:
