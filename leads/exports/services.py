@@ -36,13 +36,13 @@ def can_export_pii(user) -> bool:
 @dataclass
 class ExportFile:
     """A file being written: ``pieces`` yields it as its rows are read (memory flat in the
-    rows); ``content`` is the whole of it. ``record`` is written before the first row is read,
-    and its ``row_count`` when the last one is."""
+    rows); ``content`` is the whole of it. The export is recorded when the last piece is
+    written, or when the file is abandoned half-way (with the rows read so far): ``record``."""
 
     pieces: Iterator[bytes]
     file_name: str
     content_type: str
-    record: ExportRecord
+    record: ExportRecord | None = None
 
     @cached_property
     def content(self) -> bytes:
@@ -55,7 +55,7 @@ class ExportFile:
 
     @property
     def rows(self) -> int:
-        return self.record.row_count
+        return self.record.row_count if self.record else 0
 
 
 def export_records(
@@ -69,11 +69,7 @@ def export_records(
     channel: str = "admin",
 ) -> ExportFile:
     """Write ``queryset`` to a file and record who exported what. ``unmasked`` is honoured only
-    for a user holding ``leads.export_lead_pii`` explicitly (or the CLI's named user).
-
-    The export is recorded (and an unmasked one logged as an access to personal data) before a
-    row is read, like a push before its request leaves: a file abandoned half-way was still
-    (partly) seen."""
+    for a user holding ``leads.export_lead_pii`` explicitly (or the CLI's named user)."""
     if file_format not in FORMATS:
         raise ValueError(_("不支持的导出格式：%(format)s") % {"format": file_format})
     if unmasked and not can_export_pii(actor):
@@ -91,32 +87,37 @@ def export_records(
         write = lambda counted: stream_xlsx([replace(sheet, rows=counted)])  # noqa: E731
     else:
         write = lambda counted: stream_csv(headers, counted)  # noqa: E731
-    record = ExportRecord.objects.create(
-        actor=actor,
-        kind=kind,
-        file_format=file_format,
-        row_count=0,
-        unmasked=unmasked,
-        criteria=criteria[:2000],
-        channel=channel,
-    )
-    if unmasked:
-        record_access(
-            actor=actor,
-            kind=AccessKind.EXPORT,
-            permission=EXPORT_PII_PERMISSION,
-            export_record=record,
-        )
     # Named as the operator calls what is in it: 推送记录-20261201-093000.xlsx.
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     suffix = _("-未脱敏") if unmasked else ""
     file_name = f"{ExportKind(kind).label}-{stamp}{suffix}.{file_format}"
-    return ExportFile(_counted(rows, write, record), file_name, FORMATS[file_format], record)
+    exported = ExportFile(iter(()), file_name, FORMATS[file_format])
+
+    def record(count: int) -> None:
+        exported.record = ExportRecord.objects.create(
+            actor=actor,
+            kind=kind,
+            file_format=file_format,
+            row_count=count,
+            unmasked=unmasked,
+            criteria=criteria[:2000],
+            channel=channel,
+        )
+        if unmasked:
+            record_access(
+                actor=actor,
+                kind=AccessKind.EXPORT,
+                permission=EXPORT_PII_PERMISSION,
+                export_record=exported.record,
+            )
+
+    exported.pieces = _recorded(rows, write, record)
+    return exported
 
 
-def _counted(rows: Iterator[list], write, record: ExportRecord) -> Iterator[bytes]:
-    """``write``'s pieces of ``rows``; the rows read are counted into ``record`` at the end,
-    also when the file is abandoned half-way."""
+def _recorded(rows: Iterator[list], write, record) -> Iterator[bytes]:
+    """``write``'s pieces of ``rows``; then ``record`` with the number of rows read, also when
+    the file is abandoned half-way (both records are append-only: written once, counted)."""
     count = 0
 
     def counting():
@@ -128,5 +129,4 @@ def _counted(rows: Iterator[list], write, record: ExportRecord) -> Iterator[byte
     try:
         yield from write(counting())
     finally:
-        record.row_count = count
-        ExportRecord.objects.filter(pk=record.pk).update(row_count=count)
+        record(count)
