@@ -134,8 +134,9 @@ class Lead(models.Model):
             # A source's lead ids from the index alone: the check-result and push lists'
             # source filter and search select them in a subquery (no read of 1M leads' rows).
             models.Index(fields=["source", "id"], name="lead_source_id"),
-            # A batch's leads split into created and updated (pushes.lead_list.batch_part).
-            models.Index(fields=["import_batch", "created_at"], name="lead_batch_created"),
+            # A batch's leads newest first, and split into created and updated by their time
+            # (pushes.lead_list.batch_part), read from the index alone.
+            models.Index(fields=["import_batch", "id", "created_at"], name="lead_batch_id"),
             models.Index(fields=["province"], name="lead_province"),
             models.Index(fields=["edu_level"], name="lead_edu_level"),
             models.Index(fields=["social_insurance_paid"], name="lead_social_insurance"),
