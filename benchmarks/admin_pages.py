@@ -2,15 +2,24 @@
 
     uv run python benchmarks/admin_pages.py [--build-only] [--rebuild] [--database leaddesk_bench]
         [--repeat 5] [--only leads,pushes,...] [--skip-export] [--skip-job]
+        [--save after.json] [--baseline before.json] [--report-only]
 
 Builds the data set once on a throwaway PostgreSQL database (benchmarks/bench_data.py: 1M
 leads, 1M check results, 200k pushes, ~295k audit rows; reused while complete), then prints, for
 the dashboard (GET /admin/) and every list (leads, check results, pushes, 未推送及原因, audit
 log, jobs, import batches): the default view, each filter the list offers (one value each), a
 phone search and a text search: the median of ``--repeat`` runs and the number of queries, as
-an operator (an auditor for the audit log), through Django's test client, DEBUG off. Then, each
-in a fresh process: the export of all pushes to xlsx (seconds, max RSS of that process) and a
-"select all" check-job start over every lead (seconds, the process's RSS before and after).
+an operator (an auditor for the audit log), through Django's test client, DEBUG off; a page
+whose query runs past 60 s is cancelled and shown as timed out. Then, each in a fresh process:
+the export of all pushes to xlsx as an operator (seconds; the process's RSS before, its peak
+during the export, VmHWM reset just before, and after) and three "select all" check-job starts
+over every lead with a partner (seconds each; RSS before and after each; the jobs are deleted
+after, and tasks go to the database backend, so nothing runs them).
+
+Before and after: run it on the older commit from a worktree (its code, this script and the same
+database), ``--no-migrate --save var/benchmarks/admin_pages-before.json``, then here with
+``--save var/benchmarks/admin_pages-after.json --baseline var/benchmarks/admin_pages-before.json``:
+the table shows both, "-" where a page is not offered on one side.
 """
 
 import argparse
@@ -34,6 +43,7 @@ def parse_args(argv=None):
     parser.add_argument("--skip-job", action="store_true")
     parser.add_argument("--save", default="", help="write the figures to this JSON file")
     parser.add_argument("--baseline", default="", help="a --save file to print beside")
+    parser.add_argument("--report-only", action="store_true", help="print a --save file again")
     parser.add_argument("--no-migrate", action="store_true", help="(a baseline's older code)")
     return parser.parse_args(argv)
 
@@ -362,6 +372,8 @@ def report(rows, export, job, baseline: dict | None) -> None:
         line = f"{row['group']:9} {row['page'][:52]:52} {row['ms']:8.1f} {row['queries']:4}"
         if baseline is not None:
             old = before.get(key)
+            if old and old["status"] not in (200, "timeout"):
+                old = None  # not offered before (a redirect)
             line += f"   {old['ms']:9.1f} {old['queries']:4}" if old else f"   {'-':>9} {'-':>4}"
         flag = "  > 300 ms" if row["ms"] > 300 else ""
         if row["status"] not in (200, "timeout"):
@@ -387,6 +399,16 @@ def main(argv=None) -> None:
     import json
 
     args = parse_args(argv)
+    if args.report_only:  # the table again, from a --save file and its --baseline
+        saved = json.loads(Path(args.save).read_text())
+        baseline = json.loads(Path(args.baseline).read_text()) if args.baseline else None
+        report(
+            saved["pages"],
+            saved["export of all pushes (xlsx)"],
+            saved["select-all check job"],
+            baseline,
+        )
+        return
     scale(args.leads)
     bench_data.ensure_dataset(args.database, rebuild=args.rebuild, migrate=not args.no_migrate)
     if args.build_only:
