@@ -30,25 +30,43 @@ class Skip:
 
 @dataclass
 class PushPlan:
-    """``to_push``: lead ids in the order they go out; ``skips``: every other selected lead."""
+    """``to_push``: lead ids in the order they go out; ``skips``: every other selected lead;
+    ``pushing`` and ``skipped`` count them. With ``keep=False`` (a forecast) only the counts are
+    kept: a forecast of a million leads holds no ids."""
 
+    keep: bool = True
     to_push: list[int] = field(default_factory=list)
     skips: list[Skip] = field(default_factory=list)
+    pushing: int = 0
+    skipped: Counter = field(default_factory=Counter)
 
     @property
     def selected(self) -> int:
-        return len(self.to_push) + len(self.skips)
+        return self.pushing + self.skipped.total()
 
     def skip_counts(self) -> list[tuple[SkipReason, int]]:
         """(reason, count) for every reason with at least one lead, in the order decided."""
-        counts = Counter(skip.reason for skip in self.skips)
-        return [(reason, counts[reason]) for reason in SkipReason if counts[reason]]
+        return [(reason, self.skipped[reason]) for reason in SkipReason if self.skipped[reason]]
+
+    def push(self, lead_id: int) -> None:
+        self.pushing += 1
+        if self.keep:
+            self.to_push.append(lead_id)
 
     def skip(self, lead_id: int, reason: SkipReason, detail: str = "") -> None:
-        self.skips.append(Skip(lead_id, reason, detail))
+        self.skipped[reason] += 1
+        if self.keep:
+            self.skips.append(Skip(lead_id, reason, detail))
+
+    def raced(self, lead_id: int) -> None:
+        """A lead planned to go out that another process pushed first."""
+        self.pushing -= 1
+        self.skip(lead_id, SkipReason.ALREADY_PUSHED)
 
 
-def plan_pushes(*, partner: Partner, leads: QuerySet[Lead], budget: int | None = None) -> PushPlan:
+def plan_pushes(
+    *, partner: Partner, leads: QuerySet[Lead], budget: int | None = None, keep: bool = True
+) -> PushPlan:
     """Decide, lead by lead, newest first (the lead list's order; a cap keeps the freshest):
     erased; already pushed (a live push); never checked with ``partner``; its newest check not
     marketable; rejected by the partner since that check; missing what the push protocol
@@ -87,7 +105,7 @@ def plan_pushes(*, partner: Partner, leads: QuerySet[Lead], budget: int | None =
             "rejected_since_check",
         )
     )
-    plan = PushPlan()
+    plan = PushPlan(keep=keep)
     for row in rows.iterator(chunk_size=2000):
         lead_id = row["pk"]
         if row["erased_at"] is not None:
@@ -102,10 +120,10 @@ def plan_pushes(*, partner: Partner, leads: QuerySet[Lead], budget: int | None =
             plan.skip(lead_id, SkipReason.REJECTED_SINCE_CHECK)
         elif missing := protocol.missing_fields(SimpleNamespace(**row)):
             plan.skip(lead_id, SkipReason.INCOMPLETE, missing_text(missing))
-        elif budget is not None and len(plan.to_push) >= budget:
+        elif budget is not None and plan.pushing >= budget:
             plan.skip(lead_id, SkipReason.OVER_DAILY_CAP)
         else:
-            plan.to_push.append(lead_id)
+            plan.push(lead_id)
     return plan
 
 
@@ -142,7 +160,7 @@ def record_skips(plan_skips: list[Skip], *, partner: Partner, actor=None, job=No
 
 
 def skips_text(counts: Mapping[SkipReason, int]) -> str:
-    """"资料不全 3 · 最近一次撞库不可营销 12", in the order reasons are decided."""
+    """ "资料不全 3 · 最近一次撞库不可营销 12", in the order reasons are decided."""
     return " · ".join(
         f"{reason.label} {counts[reason]}" for reason in SkipReason if counts.get(reason)
     )

@@ -83,7 +83,7 @@ class PushForecast:
         """A job's leads beyond today's cap: they go out when the job resumes tomorrow."""
         if not self.as_job or self.left_today is None:
             return 0
-        return max(len(self.plan.to_push) - self.left_today, 0)
+        return max(self.plan.pushing - self.left_today, 0)
 
 
 def forecast_push(*, partner: Partner, leads: QuerySet[Lead]) -> PushForecast:
@@ -94,7 +94,9 @@ def forecast_push(*, partner: Partner, leads: QuerySet[Lead]) -> PushForecast:
     left_today = pushes_left_today(partner)
     return PushForecast(
         partner=partner,
-        plan=plan_pushes(partner=partner, leads=leads, budget=None if as_job else left_today),
+        plan=plan_pushes(
+            partner=partner, leads=leads, budget=None if as_job else left_today, keep=False
+        ),
         as_job=as_job,
         left_today=left_today,
         opens_at=partner.next_working_time(timezone.now()),
@@ -125,12 +127,12 @@ def push_leads(*, partner: Partner, leads: QuerySet[Lead], actor=None) -> PushSu
     for lead_id in plan.to_push:
         push = open_push(partner=partner, lead=to_push[lead_id], actor=actor)
         if push is None:  # another process opened one since the plan
-            plan.skip(lead_id, SkipReason.ALREADY_PUSHED)
+            plan.raced(lead_id)
             continue
         send_push(push, actor=actor)
         summary.count(push)
     record_skips(plan.skips, partner=partner, actor=actor)
-    summary.skipped = Counter(dict(plan.skip_counts()))
+    summary.skipped = plan.skipped
     return summary
 
 
@@ -273,7 +275,7 @@ def push_job_chunk(
     for lead_id in plan.to_push:
         push = open_push(partner=partner, lead=to_push[lead_id], actor=job.created_by, job=job)
         if push is None:  # pushed elsewhere since the plan
-            plan.skip(lead_id, SkipReason.ALREADY_PUSHED)
+            plan.raced(lead_id)
         elif stop := _deliver(push, actor=job.created_by, before_request=before_request):
             return stop
     states = Counter(Push.objects.filter(job=job, lead__in=leads).values_list("state", flat=True))

@@ -137,3 +137,19 @@ def test_a_partner_that_takes_no_pushes_is_not_offered_a_push(operator, partner,
 
     with pytest.raises(PartnerUnavailable, match="不接收推送"):
         push_leads(partner=checks_only, leads=Lead.objects.all())
+
+
+def test_a_forecast_counts_without_holding_the_selection(partner, sandbox, make_leads):
+    """The forecast of a select-all over a million leads must not hold a million ids (or skips)
+    in the web process: it keeps counts only, the same as the plan a push follows."""
+    from pushes.services import forecast_push
+
+    checked_leads(partner, make_leads, count=30)
+    kept = plan_pushes(partner=partner, leads=Lead.objects.all())
+
+    forecast = forecast_push(partner=partner, leads=Lead.objects.all())
+
+    assert forecast.plan.to_push == [] and forecast.plan.skips == []
+    assert forecast.plan.pushing == len(kept.to_push) > 0
+    assert forecast.plan.skip_counts() == kept.skip_counts()
+    assert forecast.plan.selected == kept.selected == 30
