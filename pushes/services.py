@@ -5,7 +5,8 @@ A lead is pushed only when its latest check with that partner is marketable and 
 constraint decides races, not timing. The push row is written before the request leaves, and an
 answer we never got leaves it *unknown*, not failed. Only a push that provably never reached the
 partner (refused connection, DNS, TLS) or that it refused unprocessed (a "too fast" answer, a
-rejected signature) is *failed*, and may be sent again.
+rejected signature) is *failed*, and may be sent again. Every selected lead not sent is
+recorded with why (``pushes.planning``: one decision for the forecast, the push and the job).
 """
 
 import random
