@@ -84,6 +84,15 @@ def _exactly(model, path: str, term: str) -> Q:
     return Q(**{f"{relation}__in": related._base_manager.filter(_exactly(related, rest, term))})
 
 
+class ChosenValueFilter(admin.SimpleListFilter):
+    """A list filter whose chosen value narrows the list even when it has no choices to show.
+    Django applies only filters with output: ``?batch=<a batch that is gone>`` would otherwise
+    list every row (and an action on "all" act on every row), not none."""
+
+    def has_output(self):
+        return bool(self.lookup_choices) or self.value() is not None
+
+
 class DateRangeFilter(admin.ListFilter):
     """Between two days, both included (local time): two date inputs in a small GET form that
     keeps the other filters. Beside Django's presets on the same field, it replaces the date

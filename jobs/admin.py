@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy
 from django_tasks_db.models import DBTaskResult
 
 from collision.models import CheckOutcome, CollisionResult, UserStatusChoice
-from core.admin import ReadOnlyAdmin
+from core.admin import ChosenValueFilter, ReadOnlyAdmin
 from jobs.models import COUNTERS, Job, JobKind, JobState
 from jobs.services import cancel_job
 from leads.models import Lead
@@ -25,7 +25,7 @@ from pushes.models import Push, PushSkip, PushState, SkipReason
 admin.site.unregister(DBTaskResult)
 
 
-class JobListFilter(admin.SimpleListFilter):
+class JobListFilter(ChosenValueFilter):
     """``?job=<id>``: the rows one job wrote (check results, pushes), as its page links to them.
     Offers the selected job and the newest few, never a choice list of every job."""
 
@@ -40,11 +40,6 @@ class JobListFilter(admin.SimpleListFilter):
         if selected and selected.isdigit() and all(str(j.pk) != selected for j in shown):
             shown += list(jobs.filter(pk=selected))
         return [(str(job.pk), str(job)) for job in shown]
-
-    def has_output(self):
-        # Django applies only filters with choices to show: ?job=<a job that is gone> must list
-        # nothing, never the whole table (and an action on "all" act on every row).
-        return bool(self.lookup_choices) or self.value() is not None
 
     def queryset(self, request, queryset):
         value = self.value()

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from collision.models import CollisionResult
-from core.admin import DateRangeFilter
+from core.admin import ChosenValueFilter, DateRangeFilter
 from jobs.models import Job, JobKind
 from leads.models import ImportBatch
 from partners.models import Partner
@@ -57,7 +57,7 @@ def standing_partners(request) -> list:
     return request._standing_partners
 
 
-class StandingPartnerFilter(admin.SimpleListFilter):
+class StandingPartnerFilter(ChosenValueFilter):
     title = gettext_lazy("合作平台")
     parameter_name = PARTNER_PARAM
 
@@ -68,9 +68,6 @@ class StandingPartnerFilter(admin.SimpleListFilter):
         if chosen is not None:
             shown = shown | partners.filter(pk=chosen)
         return [(str(p.pk), p.name) for p in shown]
-
-    def has_output(self):
-        return bool(self.lookup_choices) or self.value() is not None
 
     def queryset(self, request, queryset):
         chosen = chosen_id(request, PARTNER_PARAM)
@@ -121,7 +118,7 @@ class PushStandingFilter(admin.SimpleListFilter):
         return leads_by_push(queryset, self.value(), partner_id=chosen_id(request, PARTNER_PARAM))
 
 
-class RecentObjectFilter(admin.SimpleListFilter):
+class RecentObjectFilter(ChosenValueFilter):
     """``?<parameter>=<id>``: the chosen object by name and the newest few, never all of them."""
 
     def recent(self, request):
@@ -137,11 +134,6 @@ class RecentObjectFilter(admin.SimpleListFilter):
         if self.value() is not None and all(value != self.value() for value, __ in choices):
             choices.append((self.value(), _("#%s（不存在）") % self.value()))
         return choices
-
-    def has_output(self):
-        # Django applies only filters that have output: a chosen batch that is gone must still
-        # narrow the list (to nothing), never leave it, and an action on "all", unfiltered.
-        return bool(self.lookup_choices) or self.value() is not None
 
     def queryset(self, request, queryset):
         if self.value() is None:
@@ -179,7 +171,7 @@ def batch_part(queryset, batch, part: str):
     return queryset.none()
 
 
-class BatchPartFilter(admin.SimpleListFilter):
+class BatchPartFilter(ChosenValueFilter):
     """With 导入批次: the leads it created, or those it updated (the batch page links both)."""
 
     title = gettext_lazy("新增或更新")
@@ -187,9 +179,6 @@ class BatchPartFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         return list(BATCH_PARTS.items()) if chosen_id(request, BATCH_PARAM) else []
-
-    def has_output(self):
-        return bool(self.lookup_choices) or self.value() is not None
 
     def queryset(self, request, queryset):
         if self.value() is None:
@@ -216,7 +205,6 @@ class CreatedRangeFilter(DateRangeFilter):
     ``created_at``: two date inputs in a small GET form that keeps the other filters."""
 
     title = gettext_lazy("创建日期范围")
-    template = "admin/leads/lead/date_range_filter.html"
     field = "created_at"
     start_param, end_param = "created_from", "created_to"
 

@@ -125,7 +125,7 @@ def test_operator_checks_a_batch_pushes_the_marketable_ones_and_sees_where_they_
         page.fill("#id_created_from", today)
         page.fill("#id_created_to", today)
         with page.expect_navigation():
-            page.click("#created-range-filter input[type=submit]")
+            page.click("#created_from-range-filter input[type=submit]")
         assert f"batch={batch.pk}" in page.url and f"created_to={today}" in page.url
         assert len(page.query_selector_all("#result_list tbody tr")) == BATCH_LEADS
         page.screenshot(path="/tmp/lead-list-filters.png", full_page=True)
