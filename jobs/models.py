@@ -58,6 +58,8 @@ class Job(models.Model):
         related_name="+",
         verbose_name=_("发起人"),
     )
+    # A push job of an exclusive distribution: each lead is sold to one partner at most.
+    exclusive = models.BooleanField(_("独家"), default=False)
     description = models.CharField(_("选择范围"), max_length=200, blank=True, default="")
     state = models.CharField(
         _("状态"), max_length=16, choices=JobState, default=JobState.QUEUED, db_index=True

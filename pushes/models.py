@@ -64,6 +64,12 @@ class Push(models.Model):
         related_name="pushes",
         verbose_name=_("任务"),
     )
+    # What the partner pays if it accepts the lead, as its terms stood when the push was opened:
+    # a statement (对账单) never changes when the price does.
+    price = models.DecimalField(_("单价（元）"), max_digits=10, decimal_places=2, default=0)
+    # Sold exclusively (an exclusive distribution plan, or a partner that buys only exclusive
+    # leads): no other partner may hold a live push of the lead meanwhile.
+    exclusive = models.BooleanField(_("独家"), default=False)
     created_at = models.DateTimeField(_("创建时间"), default=timezone.now, db_index=True)
     last_attempt_at = models.DateTimeField(_("最近发送时间"), null=True, blank=True)
     finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
@@ -80,6 +86,13 @@ class Push(models.Model):
                 fields=["lead", "partner"],
                 condition=Q(state__in=LIVE_STATES),
                 name="one_live_push_per_lead_and_partner",
+            ),
+            # Never two partners for a lead sold exclusively: whoever opens the second live
+            # exclusive push of a lead is refused by the database, whatever the timing.
+            models.UniqueConstraint(
+                fields=["lead"],
+                condition=Q(exclusive=True, state__in=LIVE_STATES),
+                name="one_live_exclusive_push_per_lead",
             ),
         ]
 
