@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0004_exclusive_and_price'),
+        ('jobs', '0004_job_exclusive'),
         ('leads', '0013_lead_batch_id_index'),
         ('partners', '0011_audit_actor_name_index'),
         ('pushes', '0007_push_partner_time_index'),
