@@ -160,6 +160,86 @@ class Partner(models.Model):
     consecutive_failures = models.PositiveIntegerField(_("连续失败次数"), default=0, editable=False)
     last_error = models.TextField(_("最近错误"), blank=True, default="", editable=False)
     last_error_at = models.DateTimeField(_("最近错误时间"), null=True, blank=True, editable=False)
+
+    # Eligibility (接收条件): which leads the partner accepts; empty = no rule. Read through
+    # partners.eligibility.EligibilityRules.of(partner), never field by field.
+    allowed_regions = models.TextField(
+        _("接收地区"),
+        blank=True,
+        default="",
+        help_text=_(
+            "每行一个省或市，例如 广东、杭州市（“省”“市”可省略）；线索的省份或城市与任一行相同即可接收。"
+            "留空表示不限"
+        ),
+    )
+    refused_regions = models.TextField(
+        _("拒收地区"),
+        blank=True,
+        default="",
+        help_text=_("每行一个省或市；线索的省份或城市与任一行相同即拒收。留空表示不限"),
+    )
+    min_age = models.PositiveSmallIntegerField(
+        _("最小年龄"),
+        null=True,
+        blank=True,
+        help_text=_("按身份证号的出生日期计算（周岁）；留空表示不限"),
+    )
+    max_age = models.PositiveSmallIntegerField(
+        _("最大年龄"), null=True, blank=True, help_text=_("含此年龄；留空表示不限")
+    )
+    min_zhima_score = models.PositiveSmallIntegerField(
+        _("最低芝麻分"), null=True, blank=True, help_text=_("没有芝麻分的线索不接收；留空表示不限")
+    )
+    accepted_edu_levels = models.JSONField(
+        _("接收学历"),
+        default=list,
+        blank=True,
+        help_text=_("不勾选表示不限；勾选后，没有学历的线索不接收"),
+    )
+    requires_social_insurance = models.BooleanField(
+        _("要求缴纳社保"), default=False, help_text=_("勾选后只接收已缴社保的线索")
+    )
+    allowed_sources = models.TextField(
+        _("接收渠道"),
+        blank=True,
+        default="",
+        help_text=_("每行一个线索来源（渠道），须完全相同；留空表示不限"),
+    )
+    refused_sources = models.TextField(
+        _("拒收渠道"),
+        blank=True,
+        default="",
+        help_text=_("每行一个线索来源（渠道），须完全相同；这些渠道的线索不接收"),
+    )
+
+    # Commercial terms (商务条款): what the partner pays and how it ranks among the partners
+    # that accept a lead (the distribution engine reads them).
+    price_per_push = models.DecimalField(
+        _("每条接收价格（元）"),
+        max_digits=10,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text=_("合作平台为每条推送成功的线索支付的价格"),
+    )
+    priority = models.PositiveSmallIntegerField(
+        _("优先级"), default=0, help_text=_("数字越大越优先；同一条线索先分给优先级高的合作平台")
+    )
+    weight = models.PositiveSmallIntegerField(
+        _("权重"),
+        default=1,
+        help_text=_("至少为 1；优先级和价格相同的合作平台之间，按权重比例分配线索"),
+    )
+    exclusive_only = models.BooleanField(
+        _("只买独家线索"), default=False, help_text=_("勾选后只有独家分发方案会向其推送")
+    )
+    check_valid_days = models.PositiveSmallIntegerField(
+        _("撞库结果有效期（天）"),
+        null=True,
+        blank=True,
+        help_text=_("撞库结果超过这么多天即视为过期，推送前需要重新撞库；留空表示永不过期"),
+    )
+
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
@@ -198,6 +278,18 @@ class Partner(models.Model):
                 ),
                 name="partner_working_hours_both_or_neither",
             ),
+            models.CheckConstraint(
+                condition=models.Q(min_age__isnull=True)
+                | models.Q(max_age__isnull=True)
+                | models.Q(min_age__lte=models.F("max_age")),
+                name="partner_min_age_not_above_max",
+                violation_error_message=_("最小年龄不能大于最大年龄"),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(weight__gte=1),
+                name="partner_weight_positive",
+                violation_error_message=_("权重至少为 1"),
+            ),
         ]
 
     def __str__(self):
@@ -227,6 +319,10 @@ class Partner(models.Model):
             ) % {"environment": environment}
         if (self.working_hours_start is None) != (self.working_hours_end is None):
             errors["working_hours_end"] = _("工作时段的开始和结束要么都填，要么都不填")
+        if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
+            errors["max_age"] = _("最小年龄不能大于最大年龄")
+        if self.weight is not None and self.weight < 1:
+            errors["weight"] = _("权重至少为 1")
         if errors:
             raise ValidationError(errors)
 
