@@ -1,6 +1,8 @@
 """The lead app's models in the one module Django looks in: the Lead, its import batches and
-staged chunks, export records and the personal-data access log (over 400 lines for that reason)."""
+staged chunks, export records, the personal-data access log and the do-not-contact list (over 400
+lines for that reason)."""
 
+import re
 from typing import NamedTuple
 
 from django.conf import settings
@@ -477,3 +479,94 @@ class PersonalDataAccess(AppendOnlyRecord):
     @staticmethod
     def joined_ids(ids) -> str:
         return f",{','.join(str(int(pk)) for pk in ids)}," if ids else ""
+
+
+class DoNotContactKind(models.TextChoices):
+    PHONE = PHONE_INDEX, _("手机号")
+    ID_NUMBER = ID_NUMBER_INDEX, _("身份证号")
+
+
+class DoNotContactReason(models.TextChoices):
+    REQUESTED = "requested", _("本人要求")
+    COMPLAINT = "complaint", _("投诉")
+    CONVERTED = "converted", _("已成交")
+    OTHER = "other", _("其他")
+
+
+# Seven digits in a row look like a phone or an ID number: a note must not hold one.
+DIGIT_RUN = re.compile(r"[0-9０-９]{7,}")
+
+
+def validate_no_number(note: str) -> None:
+    if DIGIT_RUN.search(note or ""):
+        raise ValidationError(
+            _("备注里不能写手机号、身份证号等个人信息"), code="personal_data_in_note"
+        )
+
+
+class DoNotContact(models.Model):
+    """A phone or an ID number never to be checked or pushed (leads.do_not_contact). Kept as
+    the blind index only, the same keyed index a lead's column holds (purpose per kind, so a
+    phone and an ID number never collide): nothing here is personal data."""
+
+    kind = models.CharField(_("类型"), max_length=16, choices=DoNotContactKind)
+    blind_index = models.CharField(_("索引"), max_length=64, editable=False)
+    reason = models.CharField(_("原因"), max_length=16, choices=DoNotContactReason)
+    note = models.CharField(
+        _("备注"),
+        max_length=200,
+        blank=True,
+        default="",
+        validators=[validate_no_number],
+        help_text=_("只写原因，不要写手机号、身份证号、姓名等个人信息"),
+    )
+    lead = models.ForeignKey(
+        Lead,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("来自线索"),
+    )
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("添加人"),
+    )
+    created_at = models.DateTimeField(_("添加时间"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("免打扰名单")
+        verbose_name_plural = _("免打扰名单")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Also the index listed_reason() reads: one lookup per lead, never a scan.
+            models.UniqueConstraint(fields=["kind", "blind_index"], name="do_not_contact_unique")
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.get_kind_display()} {self.get_reason_display()}"
+
+
+class DoNotContactRemoval(AppendOnlyRecord):
+    """One entry taken off the do-not-contact list: what it was (kind, index, reason), who took
+    it off, when and why. Append-only like the access log (a trigger on PostgreSQL, migration
+    0014); ``actor`` is who removed it, kept by name as well."""
+
+    removed_at = models.DateTimeField(_("移除时间"), default=timezone.now, db_index=True)
+    kind = models.CharField(_("类型"), max_length=16, choices=DoNotContactKind)
+    blind_index = models.CharField(_("索引"), max_length=64, db_index=True)
+    reason = models.CharField(_("原因"), max_length=16, choices=DoNotContactReason)
+    added_at = models.DateTimeField(_("添加时间"), null=True, blank=True)
+    why = models.TextField(_("移除理由"))
+
+    class Meta:
+        verbose_name = _("免打扰移除记录")
+        verbose_name_plural = _("免打扰移除记录")
+        ordering = ["-removed_at", "-id"]
+
+    def __str__(self):
+        return f"#{self.pk} {self.actor_username} {self.get_kind_display()}"
