@@ -11,26 +11,40 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 
+from leads.fields import EduLevel
 from partners.audit_admin import AuditLogEntryAdmin
 from partners.connection import run_connection_test
 from partners.forms import KEY_FIELDS, PartnerForm
 from partners.models import AuditLogEntry, Environment, Partner
 
 
+class PartnerAdminForm(PartnerForm):
+    edu_level_choices = EduLevel.choices  # the admin may import leads; partners.forms may not
+
+
 @admin.register(Partner)
 class PartnerAdmin(admin.ModelAdmin):
-    form = PartnerForm
+    form = PartnerAdminForm
     list_display = [
         "name",
         "slug",
         "environment_badge",
         "base_url",
         "utm_source",
+        "price_per_push",
+        "priority",
         "is_active",
         "health",
         "updated_at",
     ]
-    list_filter = ["environment", "is_active", "is_paused", "collision_protocol", "push_protocol"]
+    list_filter = [
+        "environment",
+        "is_active",
+        "is_paused",
+        "exclusive_only",
+        "collision_protocol",
+        "push_protocol",
+    ]
     readonly_fields = [
         "test_secret_key_state",
         "production_secret_key_state",
@@ -86,6 +100,39 @@ class PartnerAdmin(admin.ModelAdmin):
                     "不能记成拒绝线索。协议默认能认出常见的说法；这里补充该合作平台自己的应答码和用词。"
                 ),
                 "fields": ["call_refusal_codes", "call_refusal_words"],
+            },
+        ),
+        (
+            gettext_lazy("接收条件"),
+            {
+                "description": gettext_lazy(
+                    "合作平台接收哪些线索。每项留空表示不限；线索须满足所有已填写的条件，"
+                    "不满足的不会分发给该合作平台。"
+                ),
+                "fields": [
+                    ("allowed_regions", "refused_regions"),
+                    ("min_age", "max_age"),
+                    "min_zhima_score",
+                    "accepted_edu_levels",
+                    "requires_social_insurance",
+                    ("allowed_sources", "refused_sources"),
+                ],
+            },
+        ),
+        (
+            gettext_lazy("商务条款"),
+            {
+                "description": gettext_lazy(
+                    "分发时，线索先给优先级高的合作平台；优先级和价格都相同的合作平台之间，"
+                    "按权重比例分配。"
+                ),
+                "fields": [
+                    "price_per_push",
+                    "priority",
+                    "weight",
+                    "exclusive_only",
+                    "check_valid_days",
+                ],
             },
         ),
         (gettext_lazy("超时"), {"fields": ["connect_timeout", "read_timeout"]}),

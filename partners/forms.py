@@ -1,9 +1,14 @@
+from collections.abc import Sequence
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from partners.models import Environment, Partner
 
 KEY_FIELDS = {"test_secret_key": Environment.TEST, "production_secret_key": Environment.PRODUCTION}
+# Commercial terms that always have a value. Left blank (or not posted at all, by a client that
+# predates them), they keep the partner's current value: the default for a new partner.
+KEPT_WHEN_BLANK = ("price_per_push", "priority", "weight")
 
 
 def _key_field(label):
@@ -25,6 +30,15 @@ class PartnerForm(forms.ModelForm):
 
     test_secret_key = _key_field(_("测试环境签名密钥"))
     production_secret_key = _key_field(_("生产环境签名密钥"))
+    # The education codes are Lead.edu_level's, which partners may not import (import-linter
+    # layers): the admin, which may, gives them in ``edu_level_choices`` (partners.admin).
+    accepted_edu_levels = forms.MultipleChoiceField(
+        label=Partner._meta.get_field("accepted_edu_levels").verbose_name,
+        help_text=Partner._meta.get_field("accepted_edu_levels").help_text,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    edu_level_choices: Sequence[tuple[str, str]] = ()
 
     class Meta:
         model = Partner
@@ -56,11 +70,49 @@ class PartnerForm(forms.ModelForm):
             "working_hours_end",
             "is_paused",
             "failure_threshold",
+            "allowed_regions",
+            "refused_regions",
+            "min_age",
+            "max_age",
+            "min_zhima_score",
+            "accepted_edu_levels",
+            "requires_social_insurance",
+            "allowed_sources",
+            "refused_sources",
+            "price_per_push",
+            "priority",
+            "weight",
+            "exclusive_only",
+            "check_valid_days",
         ]
-        widgets = {"call_refusal_words": forms.Textarea(attrs={"rows": 3, "cols": 40})}
+        widgets = {
+            name: forms.Textarea(attrs={"rows": 3, "cols": 40})
+            for name in (
+                "call_refusal_words",
+                "allowed_regions",
+                "refused_regions",
+                "allowed_sources",
+                "refused_sources",
+            )
+        }
         # The admin builds its form from the fieldsets, which name the keys: keep the model
         # fields out.
         exclude = list(KEY_FIELDS)  # noqa: DJ006
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "accepted_edu_levels" in self.fields:
+            self.fields["accepted_edu_levels"].choices = self.edu_level_choices
+        for name in KEPT_WHEN_BLANK:
+            if name in self.fields:
+                self.fields[name].required = False
+
+    def clean(self):
+        cleaned_data = super().clean()
+        for name in KEPT_WHEN_BLANK:
+            if name in self.fields and cleaned_data.get(name) is None and name not in self.errors:
+                cleaned_data[name] = getattr(self.instance, name)
+        return cleaned_data
 
     def _post_clean(self):
         # Onto the instance before the model validates it: Partner.clean asks for the active
