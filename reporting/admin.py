@@ -1,17 +1,27 @@
 """The dashboard on the admin's home page: reporting.selectors' numbers, each with a link to the
 list that shows exactly the rows it counts (same table, same conditions)."""
 
+import datetime
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from urllib.parse import urlencode
 
-from django.urls import get_script_prefix, reverse
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import get_script_prefix, path, reverse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 
+from core.admin import ReadOnlyAdmin
 from jobs.models import JobState
-from reporting import selectors
+from partners.models import Partner
+from reporting import selectors, statements
 from reporting.chart import line_chart
+from reporting.models import Statement
 from reporting.selectors import Funnel, Period
 
 
@@ -38,9 +48,10 @@ def _moment(value) -> str:
 
 @dataclass(frozen=True)
 class Cell:
-    value: int | None
+    value: int | Decimal | None
     url: str = ""
     rate: bool = False  # a share (0..1), shown as a percentage, not linked
+    money: bool = False  # an amount in yuan: ¥1,234.50
 
 
 class Links:
@@ -77,6 +88,17 @@ class Links:
             state__exact=state,
         )
 
+    def revenue(self, *, partner=None, source=None) -> str:
+        """The pushes accepted in the period, by the moment they were settled."""
+        return _url(
+            "admin:pushes_push_changelist",
+            finished_at__gte=_moment(self.period.start),
+            finished_at__lt=_moment(self.period.end),
+            partner__id__exact=partner,
+            source=source,
+            state__exact="accepted",
+        )
+
     def calls(self, *, partner) -> str:
         return _url(
             "admin:partners_auditlogentry_changelist",
@@ -99,6 +121,7 @@ COLUMNS = [
     ("unknown", "结果未知"),
     ("push_failed", "未送达"),
     ("check_failed", "撞库失败"),
+    ("revenue", "收入"),
 ]
 
 
@@ -119,6 +142,7 @@ def funnel_cells(funnel: Funnel, links: Links, *, partner=None, source=None, imp
         "rejected": links.pushes(**scope, state="rejected"),
         "unknown": links.pushes(**scope, state="unknown"),
         "push_failed": links.pushes(**scope, state="failed"),
+        "revenue": links.revenue(**scope),
     }
     cells = []
     for stage, _heading in COLUMNS:
@@ -126,6 +150,8 @@ def funnel_cells(funnel: Funnel, links: Links, *, partner=None, source=None, imp
             cells.append(Cell(getattr(funnel, stage), rate=True))
         elif urls[stage] is None:
             cells.append(Cell(None))
+        elif stage == "revenue":
+            cells.append(Cell(funnel.revenue, urls[stage], money=True))
         else:
             cells.append(Cell(getattr(funnel, stage), urls[stage]))
     return cells
@@ -189,6 +215,7 @@ def dashboard_context(request) -> dict:
     activity = selectors.activity(period)
     links = Links(period)
     may_see_calls = request.user.has_perm("partners.view_auditlogentry")
+    may_see_bills = may_see_statements(request.user)
     partner_rows = [
         {
             "partner": row.partner,
@@ -196,6 +223,7 @@ def dashboard_context(request) -> dict:
             "latency": row.latency_median_ms,
             "calls": row.calls,
             "calls_url": links.calls(partner=row.partner.pk) if may_see_calls else "",
+            "statement_url": statement_url(partner=row.partner.pk) if may_see_bills else "",
         }
         for row in activity.by_partner
     ]
@@ -229,6 +257,7 @@ def dashboard_context(request) -> dict:
             for key, label in [("today", _("今天")), ("7d", _("近 7 天")), ("30d", _("近 30 天"))]
         ],
         "total": funnel_cells(activity.total, links),
+        "statements_url": statement_url() if may_see_bills else "",
         "headings": column_headings(),
         "partner_rows": partner_rows,
         "source_rows": source_rows,
@@ -249,3 +278,115 @@ def dashboard_context(request) -> dict:
             ]
         ],
     }
+
+
+# --- 对账单 (reporting.statements): one partner's month, and its file -------------------------
+
+
+def may_see_statements(user) -> bool:
+    return user.has_perm(STATEMENT_PERMISSION)
+
+
+STATEMENT_PERMISSION = "reporting.view_statement"
+
+
+def statement_url(*, partner=None, month=None, name="admin:reporting_statement_changelist") -> str:
+    return _url(name, partner=partner, month=f"{month:%Y-%m}" if month else None)
+
+
+def accepted_pushes_url(partner_id: int, start, end) -> str:
+    """The pushes list showing exactly the accepted pushes of a partner settled in [start, end)."""
+    return _url(
+        "admin:pushes_push_changelist",
+        finished_at__gte=_moment(start),
+        finished_at__lt=_moment(end),
+        partner__id__exact=partner_id,
+        state__exact="accepted",
+    )
+
+
+@admin.register(Statement)
+class StatementAdmin(ReadOnlyAdmin):
+    """对账单: a page and an export, no list of rows: the model gives them a place in the admin
+    and their permission (reporting.view_statement), checked by Django as the view permission."""
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("", wrap(self.statement_view), name="reporting_statement_changelist"),
+            path("export/", wrap(self.export_view), name="reporting_statement_export"),
+        ]
+
+    def _chosen(self, request):
+        """The partner and month asked for (this month by default); no partner → None."""
+        month = statements.parse_month(request.GET.get("month", ""))
+        month = month or timezone.localdate().replace(day=1)
+        partner_id = request.GET.get("partner", "")
+        partner = Partner.objects.filter(pk=partner_id).first() if partner_id.isdigit() else None
+        return partner, month
+
+    def statement_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        partner, month = self._chosen(request)
+        statement = statements.month_statement(partner, month) if partner else None
+        days = []
+        if statement:
+            for row in statement.days:
+                start = selectors.local_midnight(row.day)
+                end = selectors.local_midnight(row.day + datetime.timedelta(days=1))
+                days.append({"row": row, "url": accepted_pushes_url(partner.pk, start, end)})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("对账单"),
+            "opts": self.opts,
+            "partners": Partner.objects.order_by("name", "pk"),
+            "partner": partner,
+            "month": month,
+            "statement": statement,
+            "days": days,
+            "month_url": (
+                accepted_pushes_url(partner.pk, statement.start, statement.end) if statement else ""
+            ),
+            "export_url": (
+                statement_url(
+                    partner=partner.pk, month=month, name="admin:reporting_statement_export"
+                )
+                if statement
+                else ""
+            ),
+            "previous_url": statement_url(
+                partner=partner and partner.pk, month=statements.previous_month(month)
+            ),
+            "next_url": statement_url(
+                partner=partner and partner.pk, month=statements.next_month(month)
+            ),
+            "summary": [] if partner else statement_summary(month),
+        }
+        return TemplateResponse(request, "admin/reporting/statement/statement.html", context)
+
+    def export_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        partner, month = self._chosen(request)
+        if partner is None:
+            return HttpResponseRedirect(statement_url(month=month))
+        statement = statements.month_statement(partner, month)
+        exported = statements.export_statement(statement, actor=request.user)
+        response = HttpResponse(exported.content, content_type=exported.content_type)
+        response["Content-Disposition"] = content_disposition_header(True, exported.file_name)
+        return response
+
+
+def statement_summary(month) -> list[dict]:
+    """Every partner with revenue in the month, each with its statement."""
+    found = statements.month_totals(month)
+    return [
+        {
+            "partner": partner,
+            "count": found[partner.pk][0],
+            "amount": found[partner.pk][1],
+            "url": statement_url(partner=partner.pk, month=month),
+        }
+        for partner in Partner.objects.filter(pk__in=found).order_by("name", "pk")
+    ]

@@ -8,6 +8,11 @@ PostgreSQL: one statement-level trigger per table and operation, reading the sta
 transition tables (one GROUP BY per statement, however many rows), upserting in key order.
 SQLite (the tests' and the demo's): row-level triggers doing the same one row at a time.
 
+Revenue (kind ``revenue``): each accepted push once more, on the local day it was settled
+(``finished_at``: a push reconciled from unknown to accepted counts the day it was), with its
+``price`` in ``amount``; the same day rule as every other count, so the dashboard's revenue and
+a partner's statement (reporting.statements) add up the same pushes.
+
 Days are local days of ``settings.TIME_ZONE`` at the time the triggers were installed;
 ``rebuild()`` (``manage.py rebuild_dashboard_counts``) reinstalls them and recomputes every count
 from the rows, after a change of time zone for instance."""
@@ -18,13 +23,13 @@ from collections import Counter
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 
 from collision.models import CollisionResult
 from leads.models import Lead
 from partners.models import AuditLogEntry
-from pushes.models import Push
+from pushes.models import Push, PushState
 from reporting.models import MARKETABLE, NOT_MARKETABLE, CountKind, DailyCount, DailyLatency
 
 LEADS = Lead._meta.db_table
@@ -35,6 +40,7 @@ COUNTS = DailyCount._meta.db_table
 LATENCIES = DailyLatency._meta.db_table
 KEY = "day, kind, partner_id, source, status"
 TABLES = {"lead": LEADS, "check": CHECKS, "push": PUSHES, "calls": CALLS}
+ACCEPTED = PushState.ACCEPTED.value
 
 
 class Dialect:
@@ -72,6 +78,17 @@ class Dialect:
             f"{source} AS source, {t}.state AS status"
         )
 
+    def revenue_row(self, t: str, source: str) -> str:
+        """An accepted push on the day it was settled (only where ``revenue_when``)."""
+        return (
+            f"{self.day(f'{t}.finished_at')} AS day, 'revenue' AS kind, "
+            f"{t}.partner_id AS partner_id, {source} AS source, {t}.state AS status"
+        )
+
+    @staticmethod
+    def revenue_when(t: str) -> str:
+        return f"{t}.state = '{ACCEPTED}' AND {t}.finished_at IS NOT NULL"
+
     def latency_row(self, t: str) -> str:
         ms = f"{t}.latency_ms"
         bucket = (
@@ -82,11 +99,13 @@ class Dialect:
 
 
 def add_counts(deltas: str) -> str:
-    """Add ``deltas`` (a SELECT of KEY, n) to the counts, one row per key, in key order."""
+    """Add ``deltas`` (a SELECT of KEY, n, amount) to the counts, one row per key, in key order."""
     return (
-        f"INSERT INTO {COUNTS} ({KEY}, n) SELECT {KEY}, SUM(n) FROM ({deltas}) AS d "
-        f"WHERE 1 = 1 GROUP BY {KEY} HAVING SUM(n) <> 0 ORDER BY {KEY} "
-        f"ON CONFLICT ({KEY}) DO UPDATE SET n = {COUNTS}.n + excluded.n"
+        f"INSERT INTO {COUNTS} ({KEY}, n, amount) SELECT {KEY}, SUM(n), SUM(amount) "
+        f"FROM ({deltas}) AS d WHERE 1 = 1 GROUP BY {KEY} "
+        f"HAVING SUM(n) <> 0 OR SUM(amount) <> 0 ORDER BY {KEY} "
+        f"ON CONFLICT ({KEY}) DO UPDATE SET n = {COUNTS}.n + excluded.n, "
+        f"amount = {COUNTS}.amount + excluded.amount"
     )
 
 
@@ -108,30 +127,62 @@ def _lead_source(t: str) -> str:
     return f"COALESCE((SELECT source FROM {LEADS} WHERE id = {t}.lead_id), '')"
 
 
+def _facets(d: Dialect, table: str) -> list[tuple]:
+    """What one row of ``table`` counts, as (row, amount, condition) per count it is in: a check
+    once; a push once by its creation day, and once more as revenue while it is accepted."""
+    if table == CHECKS:
+        return [(d.check_row, None, None)]
+    return [(d.push_row, None, None), (d.revenue_row, "price", d.revenue_when)]
+
+
+def _deltas(facets, t: str, source: str, sign: int, tail: str = "", where: str = "") -> str:
+    """A SELECT of KEY, n, amount: row ``t`` counted ``sign`` times in each of its ``facets``;
+    ``tail``: its FROM clause, ``where``: a condition of its own."""
+    selects = []
+    for row, amount, when in facets:
+        conditions = " AND ".join(c for c in (where, when(t) if when else "") if c)
+        value = f"{'-' if sign < 0 else ''}{t}.{amount}" if amount else "0"
+        selects.append(
+            f"SELECT {row(t, source)}, {sign} AS n, {value} AS amount"
+            f"{f' {tail}' if tail else ''}{f' WHERE {conditions}' if conditions else ''}"
+        )
+    return " UNION ALL ".join(selects)
+
+
 def postgresql_statements(d: Dialect) -> list[str]:
-    def moved(kind_row, table):
+    def moved(table):
         """A lead whose source changed takes its checks or pushes to the new source."""
         changed = (
             "FROM old_rows o JOIN new_rows r ON r.id = o.id AND r.source IS DISTINCT FROM o.source "
             f"JOIN {table} x ON x.lead_id = o.id"
         )
+        facets = _facets(d, table)
         return (
-            f"SELECT {kind_row('x', 'o.source')}, -1 AS n {changed} "
-            f"UNION ALL SELECT {kind_row('x', 'r.source')}, 1 AS n {changed}"
+            f"{_deltas(facets, 'x', 'o.source', -1, changed)} "
+            f"UNION ALL {_deltas(facets, 'x', 'r.source', 1, changed)}"
         )
 
     bodies = {
-        (LEADS, "INSERT"): add_counts(f"SELECT {d.lead_row('r')}, 1 AS n FROM new_rows r"),
-        (LEADS, "UPDATE"): add_counts(
-            f"SELECT {d.lead_row('o')}, -1 AS n FROM old_rows o "
-            f"UNION ALL SELECT {d.lead_row('r')}, 1 AS n FROM new_rows r "
-            f"UNION ALL {moved(d.check_row, CHECKS)} UNION ALL {moved(d.push_row, PUSHES)}"
+        (LEADS, "INSERT"): add_counts(
+            f"SELECT {d.lead_row('r')}, 1 AS n, 0 AS amount FROM new_rows r"
         ),
-        (LEADS, "DELETE"): add_counts(f"SELECT {d.lead_row('o')}, -1 AS n FROM old_rows o"),
+        (LEADS, "UPDATE"): add_counts(
+            f"SELECT {d.lead_row('o')}, -1 AS n, 0 AS amount FROM old_rows o "
+            f"UNION ALL SELECT {d.lead_row('r')}, 1 AS n, 0 AS amount FROM new_rows r "
+            f"UNION ALL {moved(CHECKS)} UNION ALL {moved(PUSHES)}"
+        ),
+        (LEADS, "DELETE"): add_counts(
+            f"SELECT {d.lead_row('o')}, -1 AS n, 0 AS amount FROM old_rows o"
+        ),
     }
-    for table, row in ((CHECKS, d.check_row), (PUSHES, d.push_row)):
-        new = f"SELECT {row('r', 'l.source')}, 1 AS n FROM new_rows r JOIN {LEADS} l ON l.id = r.lead_id"
-        old = f"SELECT {row('o', 'l.source')}, -1 AS n FROM old_rows o JOIN {LEADS} l ON l.id = o.lead_id"
+    for table in (CHECKS, PUSHES):
+        facets = _facets(d, table)
+        new = _deltas(
+            facets, "r", "l.source", 1, f"FROM new_rows r JOIN {LEADS} l ON l.id = r.lead_id"
+        )
+        old = _deltas(
+            facets, "o", "l.source", -1, f"FROM old_rows o JOIN {LEADS} l ON l.id = o.lead_id"
+        )
         bodies[table, "INSERT"] = add_counts(new)
         bodies[table, "UPDATE"] = add_counts(f"{old} UNION ALL {new}")
         bodies[table, "DELETE"] = add_counts(old)
@@ -157,34 +208,35 @@ def postgresql_statements(d: Dialect) -> list[str]:
 
 def sqlite_statements(d: Dialect) -> list[str]:
     def one(row: str, sign: int) -> str:
-        return f"SELECT {row}, {sign} AS n"
+        return f"SELECT {row}, {sign} AS n, 0 AS amount"
 
-    def moved(kind_row, table, sign, source):
-        return (
-            f"SELECT {kind_row('x', source)}, {sign} AS n FROM {table} x "
-            f"WHERE x.lead_id = NEW.id AND OLD.source IS NOT NEW.source"
-        )
+    def moved(table, sign, source):
+        return _deltas(
+            _facets(d, table), "x", source, sign, f"FROM {table} x",
+            "x.lead_id = NEW.id AND OLD.source IS NOT NEW.source",
+        )  # fmt: skip
 
     bodies = {
         (LEADS, "INSERT", ""): [add_counts(one(d.lead_row("NEW"), 1))],
         (LEADS, "UPDATE", "OLD.created_at IS NOT NEW.created_at OR OLD.source IS NOT NEW.source"): [
             add_counts(
                 f"{one(d.lead_row('OLD'), -1)} UNION ALL {one(d.lead_row('NEW'), 1)} "
-                f"UNION ALL {moved(d.check_row, CHECKS, -1, 'OLD.source')} "
-                f"UNION ALL {moved(d.check_row, CHECKS, 1, 'NEW.source')} "
-                f"UNION ALL {moved(d.push_row, PUSHES, -1, 'OLD.source')} "
-                f"UNION ALL {moved(d.push_row, PUSHES, 1, 'NEW.source')}"
+                f"UNION ALL {moved(CHECKS, -1, 'OLD.source')} "
+                f"UNION ALL {moved(CHECKS, 1, 'NEW.source')} "
+                f"UNION ALL {moved(PUSHES, -1, 'OLD.source')} "
+                f"UNION ALL {moved(PUSHES, 1, 'NEW.source')}"
             )
         ],
         (LEADS, "DELETE", ""): [add_counts(one(d.lead_row("OLD"), -1))],
     }
     watched = {
         CHECKS: ("checked_at", "partner_id", "lead_id", "is_marketable", "outcome"),
-        PUSHES: ("created_at", "partner_id", "lead_id", "state"),
+        PUSHES: ("created_at", "partner_id", "lead_id", "state", "finished_at", "price"),
     }
-    for table, row in ((CHECKS, d.check_row), (PUSHES, d.push_row)):
-        new = one(row("NEW", _lead_source("NEW")), 1)
-        old = one(row("OLD", _lead_source("OLD")), -1)
+    for table in (CHECKS, PUSHES):
+        facets = _facets(d, table)
+        new = _deltas(facets, "NEW", _lead_source("NEW"), 1)
+        old = _deltas(facets, "OLD", _lead_source("OLD"), -1)
         changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in watched[table])
         bodies[table, "INSERT", ""] = [add_counts(new)]
         bodies[table, "UPDATE", changed] = [add_counts(f"{old} UNION ALL {new}")]
@@ -231,11 +283,10 @@ def recompute(using_connection=None) -> None:
     conn = using_connection or connection
     d = Dialect(conn.vendor, settings.TIME_ZONE)
     everything = (
-        f"SELECT {d.lead_row('l')}, 1 AS n FROM {LEADS} l "
-        f"UNION ALL SELECT {d.check_row('c', 'l.source')}, 1 AS n FROM {CHECKS} c "
-        f"JOIN {LEADS} l ON l.id = c.lead_id "
-        f"UNION ALL SELECT {d.push_row('p', 'l.source')}, 1 AS n FROM {PUSHES} p "
-        f"JOIN {LEADS} l ON l.id = p.lead_id"
+        f"SELECT {d.lead_row('l')}, 1 AS n, 0 AS amount FROM {LEADS} l UNION ALL "
+        f"{_deltas(_facets(d, CHECKS), 'c', 'l.source', 1, f'FROM {CHECKS} c JOIN {LEADS} l ON l.id = c.lead_id')} "
+        f"UNION ALL "
+        f"{_deltas(_facets(d, PUSHES), 'p', 'l.source', 1, f'FROM {PUSHES} p JOIN {LEADS} l ON l.id = p.lead_id')}"
     )
     with transaction.atomic(using=conn.alias), conn.cursor() as cursor:
         cursor.execute(f"DELETE FROM {COUNTS}")
@@ -257,6 +308,30 @@ def stored() -> Counter:
         "day", "kind", "partner_id", "source", "status", "n"
     )
     return Counter({tuple(row[:5]): row[5] for row in rows})
+
+
+def stored_amounts() -> dict:
+    """The revenue as stored: the amount of each count that has one."""
+    rows = DailyCount.objects.exclude(amount=0).values_list(
+        "day", "kind", "partner_id", "source", "status", "amount"
+    )
+    return {tuple(row[:5]): row[5] for row in rows}
+
+
+def amounts_from_rows() -> dict:
+    """What the revenue must be, from the accepted pushes with the ORM: their prices summed per
+    local day of ``finished_at``, partner and source."""
+    accepted = (
+        Push.objects.filter(state=PushState.ACCEPTED, finished_at__isnull=False)
+        .values_list(TruncDate("finished_at"), "partner_id", "lead__source")
+        .annotate(amount=Sum("price"))
+        .order_by()
+    )
+    return {
+        (day, CountKind.REVENUE, partner_id, source, PushState.ACCEPTED): amount
+        for day, partner_id, source, amount in accepted
+        if amount
+    }
 
 
 def from_rows() -> Counter:
@@ -282,4 +357,12 @@ def from_rows() -> Counter:
     )
     for day, partner_id, source, state, n in pushes:
         found[day, CountKind.PUSH, partner_id, source, state] += n
+    accepted = (
+        Push.objects.filter(state=PushState.ACCEPTED, finished_at__isnull=False)
+        .values_list(TruncDate("finished_at"), "partner_id", "lead__source")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for day, partner_id, source, n in accepted:
+        found[day, CountKind.REVENUE, partner_id, source, PushState.ACCEPTED] += n
     return +found

@@ -2,7 +2,8 @@
 
 Every number counts one list's rows over whole local days: leads by ``created_at``, check
 results by ``checked_at``, pushes by ``created_at`` (their state now), audit rows by
-``created_at``. reporting.admin links each number to that list with exactly these conditions, so
+``created_at``; revenue sums the price of the pushes accepted, by ``finished_at`` (the day they
+were settled, as on a statement: reporting.statements). reporting.admin links each number to that list with exactly these conditions, so
 the list shows the number it was opened from. The counts come from the daily counts the
 database keeps exact (reporting.counts): grouping a month of a million leads, checks and pushes
 on each view took 2.5 s; summing their daily counts takes a few milliseconds."""
@@ -10,6 +11,7 @@ on each view took 2.5 s; summing their daily counts takes a few milliseconds."""
 import datetime
 from collections import defaultdict
 from dataclasses import dataclass, fields
+from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
@@ -78,6 +80,9 @@ class Funnel:
     rejected: int = 0
     unknown: int = 0
     push_failed: int = 0
+    # Pushes accepted in the period by the day they were settled, and what they bring.
+    billed: int = 0
+    revenue: Decimal = Decimal("0.00")
 
     def add(self, other: "Funnel") -> None:
         for f in fields(self):
@@ -130,10 +135,13 @@ def _cells(trend: Period) -> dict[tuple, Funnel]:
     """Funnels keyed by (day, partner id or None, source), from the daily counts (one query)."""
     cells: dict[tuple, Funnel] = defaultdict(Funnel)
     counts = DailyCount.objects.filter(day__gte=trend.first_day, day__lte=trend.last_day)
-    rows = counts.values_list("day", "kind", "partner_id", "source", "status", "n").order_by()
-    for day, kind, partner_id, source, status, n in rows:
+    rows = counts.values_list("day", "kind", "partner_id", "source", "status", "n", "amount")
+    for day, kind, partner_id, source, status, n, amount in rows.order_by():
         cell = cells[day, partner_id or None, source]
-        if kind == CountKind.LEAD:
+        if kind == CountKind.REVENUE:
+            cell.billed += n
+            cell.revenue += amount
+        elif kind == CountKind.LEAD:
             cell.imported += n
         elif kind == CountKind.CHECK:
             cell.checked += n

@@ -18,3 +18,15 @@ def dashboard(context):
 def percent(share):
     """0.1234 → 12.3%; no share (nothing to divide by) → —."""
     return "—" if share is None else f"{100 * share:.1f}%"
+
+
+@register.filter
+def yuan(amount):
+    """Decimal("1234.5") → ¥1,234.50."""
+    return "—" if amount is None else f"¥{amount:,.2f}"
+
+
+@register.filter
+def cell_text(cell):
+    """A table cell's number as shown: an amount in yuan, a count as it is."""
+    return yuan(cell.value) if cell.money else cell.value
