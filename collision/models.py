@@ -1,6 +1,7 @@
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import models
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
@@ -158,3 +159,72 @@ class CollisionResult(models.Model):
 
     def __str__(self):
         return f"{self.lead} @ {self.partner_id}: {self.get_outcome_display()}"
+
+
+class CheckSkipReason(models.TextChoices):
+    """Why a selected lead was not sent to a partner's check (collision.screening)."""
+
+    DO_NOT_CONTACT = "do_not_contact", _("在免打扰名单中")
+    NOT_ELIGIBLE = "not_eligible", _("不符合合作平台接收条件")
+
+
+class CheckSkip(models.Model):
+    """A lead selected for a check that was not sent, and why. One row per lead each time it is
+    checked inline; one per lead and job for a job (a chunk redone after a crash records it
+    once)."""
+
+    lead = models.ForeignKey(
+        "leads.Lead", models.CASCADE, related_name="check_skips", verbose_name=_("线索")
+    )
+    partner = models.ForeignKey(
+        "partners.Partner", models.PROTECT, related_name="+", verbose_name=_("合作平台")
+    )
+    reason = models.CharField(_("原因"), max_length=32, choices=CheckSkipReason)
+    detail = models.CharField(_("说明"), max_length=200, blank=True, default="")  # never PII
+    job = models.ForeignKey(
+        "jobs.Job",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="check_skips",
+        verbose_name=_("任务"),
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("操作人"),
+    )
+    created_at = models.DateTimeField(_("时间"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("未撞库及原因")
+        verbose_name_plural = _("未撞库及原因")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "lead"],
+                condition=Q(job__isnull=False),
+                name="one_check_skip_per_lead_and_job",
+            ),
+        ]
+        indexes = [models.Index(fields=["partner", "reason", "created_at"])]
+
+    def __str__(self):
+        return f"#{self.lead_id} → {self.partner_id}: {self.get_reason_display()}"
+
+    @classmethod
+    def record(cls, refused, *, partner, actor=None, job=None) -> None:
+        """``refused``: ``(lead_id, reason, detail)`` triples (collision.screening.Screen.split)."""
+        actor = actor if getattr(actor, "is_authenticated", False) else None
+        cls.objects.bulk_create(
+            [
+                cls(lead_id=lead_id, partner=partner, reason=reason, detail=detail[:200],
+                    job=job, actor=actor)
+                for lead_id, reason, detail in refused
+            ],
+            batch_size=1000,
+            ignore_conflicts=job is not None,
+        )  # fmt: skip

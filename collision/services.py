@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from django.db import transaction
+from django.db.models import QuerySet
 
-from collision.models import CheckOutcome, CollisionResult, ResultRow
+from collision.models import CheckOutcome, CheckSkip, CollisionResult, ResultRow
+from collision.screening import Screen
 from jobs.models import Job, JobChunk, finish_chunk
 from jobs.outcomes import ChunkOutcome
 from leads.models import Lead
@@ -27,6 +29,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class CheckSummary:
     checked: int = 0
+    skipped: int = 0  # refused by the screen: do-not-contact or the partner's rules
     marketable: int = 0
     failed: int = 0
     requests: int = 0
@@ -73,11 +76,18 @@ class Check:
         )
 
 
-def check_leads(*, partner: Partner, leads: Iterable[Lead], actor=None) -> CheckSummary:
-    """Check leads now, in this process (small selections; big ones go through a job)."""
+def check_leads(
+    *, partner: Partner, leads: QuerySet[Lead] | Iterable[Lead], actor=None
+) -> CheckSummary:
+    """Check leads now, in this process (small selections; big ones go through a job). Leads
+    the screen refuses (do-not-contact, the partner's rules) are recorded as skips, not sent."""
     ensure_available(partner)
-    leads = [lead for lead in leads if not lead.is_erased]  # erased: nothing to check them by
-    summary = CheckSummary()
+    if not isinstance(leads, QuerySet):
+        leads = Lead.objects.filter(pk__in=[lead.pk for lead in leads])
+    allowed, refused = Screen.of(partner).split(leads.not_erased())  # erased: nothing to send
+    CheckSkip.record(refused, partner=partner, actor=actor)
+    leads = Lead.objects.filter(pk__in=allowed).order_by("pk").identities()
+    summary = CheckSummary(skipped=len(refused))
     size = collision_protocol(partner.collision_protocol).MAX_BATCH
     for start in range(0, len(leads), size):
         check = request_check(partner=partner, leads=leads[start : start + size], actor=actor)
@@ -97,7 +107,10 @@ def check_job_chunk(
     """One chunk of a check job. Results and the chunk's completion commit together, so a chunk
     redone after a crash never leaves a double set of results."""
     # Leads erased since the job began count as done, like deleted ones: nothing to check.
-    leads = Lead.objects.filter(pk__in=chunk.lead_ids).not_erased().order_by("pk").identities()
+    allowed, refused = Screen.of(job.partner).split(
+        Lead.objects.filter(pk__in=chunk.lead_ids).not_erased()
+    )
+    leads = Lead.objects.filter(pk__in=allowed).order_by("pk").identities()
     if leads and not before_request():
         return ChunkOutcome.stopped()
     check = (
@@ -111,9 +124,12 @@ def check_job_chunk(
         return ChunkOutcome.retry(f"{check.call.outcome.label}: {check.call.error}")
     summary = check.counts() if check else {}
     summary["processed"] = len(chunk.lead_ids)  # leads deleted since the job began count as done
+    summary["skipped"] = len(refused)
     with transaction.atomic():
         if check:
             check.save()
+        # With the chunk's end, so a chunk redone after a crash records them once.
+        CheckSkip.record(refused, partner=job.partner, actor=job.created_by, job=job)
         finish_chunk(chunk, worker_id=worker_id, summary=summary)
     return ChunkOutcome.done()
 

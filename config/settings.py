@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "collision",
     "pushes",
     "jobs",
+    "distribution",
     "reporting",
 ]  # the sandbox partner is the demo's and the tests' only: config/dev_settings.py
 

@@ -19,6 +19,12 @@ class ChunkHandler:
 
 
 _handlers: dict[str, ChunkHandler] = {}
+# Called with a job once it is finished or cancelled (after its final state is saved): how a use
+# case built on jobs (a distribution run) learns that one of its jobs is done.
+_on_final: list[Callable[..., None]] = []
+# Called on every janitor pass of every worker (run_worker): how such a use case requeues its
+# own work whose worker died.
+_janitor_passes: list[Callable[[], object]] = []
 
 
 def register(kind: str, work: Callable[..., ChunkOutcome], *, requests_left_today=None) -> None:
@@ -30,3 +36,21 @@ def handler_for(kind: str) -> ChunkHandler:
         return _handlers[kind]
     except KeyError:
         raise LookupError(f"no chunk handler registered for job kind {kind!r}") from None
+
+
+def on_final(callback: Callable[..., None]) -> None:
+    """``callback(job)`` runs when a job reaches a final state."""
+    _on_final.append(callback)
+
+
+def job_became_final(job) -> None:
+    for callback in _on_final:
+        callback(job)
+
+
+def register_janitor_pass(callback: Callable[[], object]) -> None:
+    _janitor_passes.append(callback)
+
+
+def janitor_passes() -> list[Callable[[], object]]:
+    return list(_janitor_passes)

@@ -23,7 +23,7 @@ from django.db.models import Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from jobs.handlers import handler_for
+from jobs.handlers import handler_for, job_became_final
 from jobs.models import ChunkState, Job, JobChunk, JobState, LeaseLost, lease_deadline
 from partners.models import Partner
 
@@ -309,6 +309,7 @@ def _finish(job: Job, state: str) -> None:
     job.finished_at = timezone.now()
     job.lease_owner, job.lease_expires_at = "", None
     job.save(update_fields=["state", "finished_at", "lease_owner", "lease_expires_at"])
+    transaction.on_commit(lambda: job_became_final(job))
 
 
 def _pause(job: Job, *, until: datetime | None, reason: str) -> None:

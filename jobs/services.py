@@ -10,6 +10,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from jobs.handlers import job_became_final
 from jobs.models import Job, JobChunk, JobKind, JobState
 from partners.calls import ensure_available
 from partners.models import Partner
@@ -33,7 +34,13 @@ IDS_AT_ONCE = 10_000
 
 @transaction.atomic
 def create_job(
-    *, kind: str, partner: Partner, lead_ids: Iterable[int], actor=None, description: str = ""
+    *,
+    kind: str,
+    partner: Partner,
+    lead_ids: Iterable[int],
+    actor=None,
+    description: str = "",
+    exclusive: bool = False,
 ) -> Job:
     """Record the job and its chunks, then enqueue it once the transaction commits.
 
@@ -46,6 +53,7 @@ def create_job(
         partner=partner,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         description=description[:200],
+        exclusive=exclusive,
         enqueued_at=timezone.now(),
     )
     size = chunk_size(kind, partner)
@@ -66,11 +74,7 @@ def _ascending_unique(lead_ids: Iterable[int]) -> Iterator[int]:
     """Each id once, in ascending order; a queryset's read from a cursor (a server-side one
     on PostgreSQL) ``IDS_AT_ONCE`` at a time."""
     if isinstance(lead_ids, QuerySet):  # of leads, or of their ids
-        ids = (
-            lead_ids.values_list("pk", flat=True)
-            .order_by("pk")
-            .iterator(chunk_size=IDS_AT_ONCE)
-        )
+        ids = lead_ids.values_list("pk", flat=True).order_by("pk").iterator(chunk_size=IDS_AT_ONCE)
     else:
         ids = iter(sorted(set(lead_ids)))
     previous = None
@@ -93,6 +97,7 @@ def cancel_job(job: Job) -> bool:
     now = timezone.now()
     waiting = Job.objects.filter(pk=job.pk, state__in=[JobState.QUEUED, JobState.PAUSED])
     if waiting.update(state=JobState.CANCELLED, cancel_requested=True, finished_at=now):
+        transaction.on_commit(lambda: job_became_final(Job.objects.get(pk=job.pk)))
         return True
     return bool(Job.objects.filter(pk=job.pk, state=JobState.RUNNING).update(cancel_requested=True))
 

@@ -161,8 +161,12 @@ class SkipReason(models.TextChoices):
     """Why a selected lead was not pushed to a partner, in the order they are decided."""
 
     ERASED = "erased", _("个人信息已依申请删除")
+    DO_NOT_CONTACT = "do_not_contact", _("在免打扰名单中")
     ALREADY_PUSHED = "already_pushed", _("已推送过（或正在推送）")
+    SOLD_ELSEWHERE = "sold_elsewhere", _("已推送给其他平台（独家）")
+    NOT_ELIGIBLE = "not_eligible", _("不符合合作平台接收条件")
     NOT_CHECKED = "not_checked", _("未与该平台撞库")
+    STALE_CHECK = "stale_check", _("撞库结果已过有效期，需重新撞库")
     NOT_MARKETABLE = "not_marketable", _("最近一次撞库不可营销")
     REJECTED_SINCE_CHECK = "rejected_since_check", _("上次推送被拒，需重新撞库")
     INCOMPLETE = "incomplete", _("资料不全")

@@ -8,12 +8,16 @@ in between is refused by the database's unique constraint and recorded as alread
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from collision.models import CheckOutcome, CollisionResult, UserStatusChoice
+from collision.screening import Screen
+from leads.do_not_contact import reason_label
 from leads.fields import FIELDS_BY_NAME, PLAIN_FIELDS
 from leads.models import Lead
 from partners.models import Partner
@@ -65,19 +69,34 @@ class PushPlan:
 
 
 def plan_pushes(
-    *, partner: Partner, leads: QuerySet[Lead], budget: int | None = None, keep: bool = True
+    *,
+    partner: Partner,
+    leads: QuerySet[Lead],
+    budget: int | None = None,
+    keep: bool = True,
+    exclusive: bool = False,
 ) -> PushPlan:
     """Decide, lead by lead, newest first (the lead list's order; a cap keeps the freshest):
-    erased; already pushed (a live push); never checked with ``partner``; its newest check not
+    erased; on the do-not-contact list; already pushed (a live push); live at another partner
+    where either side is exclusive (``exclusive``: this push is; a partner that buys only
+    exclusive leads always is); outside the partner's 接收条件; never checked with
+    ``partner``; its newest check older than the partner's validity window; that check not
     marketable; rejected by the partner since that check; missing what the push protocol
     requires; over ``budget`` (what the daily cap still allows; ``None``: no limit here). One
-    query: the newest check and the live push are subqueries, and only plain columns are read
-    (nothing personal is decrypted)."""
+    query: the newest check and the live pushes are subqueries, and only plain columns are read
+    (the ID number is decrypted only for a partner with an age rule)."""
     protocol = push_protocol(partner.push_protocol)
+    screen = Screen.of(partner)
+    exclusive = exclusive or partner.exclusive_only
     newest_check = CollisionResult.objects.filter(lead=OuterRef("pk"), partner=partner).order_by(
         "-checked_at", "-id"
     )
     live_push = Push.objects.filter(lead=OuterRef("pk"), partner=partner, state__in=LIVE_STATES)
+    live_elsewhere = Push.objects.filter(lead=OuterRef("pk"), state__in=LIVE_STATES).exclude(
+        partner=partner
+    )
+    if not exclusive:
+        live_elsewhere = live_elsewhere.filter(exclusive=True)
     rejected_since_check = Push.objects.filter(
         lead=OuterRef("pk"),
         partner=partner,
@@ -85,35 +104,47 @@ def plan_pushes(
         created_at__gte=OuterRef("newest_checked_at"),
     )
     rows = (
-        leads.order_by("-pk")
+        screen.annotate(leads.order_by("-pk"))
         .annotate(
             newest_checked_at=Subquery(newest_check.values("checked_at")[:1]),
             newest_outcome=Subquery(newest_check.values("outcome")[:1]),
             newest_status=Subquery(newest_check.values("user_status")[:1]),
             newest_marketable=Subquery(newest_check.values("is_marketable")[:1]),
             live_push_state=Subquery(live_push.values("state")[:1]),
+            live_elsewhere=Subquery(live_elsewhere.values("partner__name")[:1]),
             rejected_since_check=Exists(rejected_since_check),
         )
         .values(
             "pk",
             "erased_at",
-            *PLAIN_FIELDS,
+            *{*PLAIN_FIELDS, *screen.columns},
+            "newest_checked_at",
             "newest_outcome",
             "newest_status",
             "newest_marketable",
             "live_push_state",
+            "live_elsewhere",
             "rejected_since_check",
         )
     )
+    since = fresh_since(partner)
     plan = PushPlan(keep=keep)
     for row in rows.iterator(chunk_size=2000):
         lead_id = row["pk"]
         if row["erased_at"] is not None:
             plan.skip(lead_id, SkipReason.ERASED)
+        elif row["do_not_contact"]:
+            plan.skip(lead_id, SkipReason.DO_NOT_CONTACT, reason_label(row["do_not_contact"]))
         elif row["live_push_state"]:
             plan.skip(lead_id, SkipReason.ALREADY_PUSHED, PushState(row["live_push_state"]).label)
+        elif row["live_elsewhere"]:
+            plan.skip(lead_id, SkipReason.SOLD_ELSEWHERE, row["live_elsewhere"])
+        elif refusal := screen.refusal(row):
+            plan.skip(lead_id, SkipReason.NOT_ELIGIBLE, refusal[1])
         elif row["newest_outcome"] is None:
             plan.skip(lead_id, SkipReason.NOT_CHECKED)
+        elif since and row["newest_checked_at"] < since:
+            plan.skip(lead_id, SkipReason.STALE_CHECK, _stale_text(row, partner))
         elif not row["newest_marketable"]:
             plan.skip(lead_id, SkipReason.NOT_MARKETABLE, _check_verdict(row))
         elif row["rejected_since_check"]:
@@ -125,6 +156,20 @@ def plan_pushes(
         else:
             plan.push(lead_id)
     return plan
+
+
+def fresh_since(partner: Partner) -> datetime | None:
+    """Results checked before this are stale for ``partner`` (``None``: none ever are)."""
+    if partner.check_valid_days is None:
+        return None
+    return timezone.now() - timedelta(days=partner.check_valid_days)
+
+
+def _stale_text(row, partner: Partner) -> str:
+    return _("撞库于 %(date)s，有效期 %(days)s 天") % {
+        "date": timezone.localtime(row["newest_checked_at"]).strftime("%Y-%m-%d"),
+        "days": partner.check_valid_days,
+    }
 
 
 def missing_text(field_names: list[str]) -> str:

@@ -13,12 +13,11 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -26,6 +25,7 @@ from django.utils.translation import gettext as _
 from collision.services import request_check
 from jobs.models import Job, JobChunk, finish_chunk
 from jobs.outcomes import ChunkOutcome
+from leads.do_not_contact import listed_for
 from leads.models import Lead
 from partners.calls import (
     NOT_PROCESSED,
@@ -38,7 +38,7 @@ from partners.calls import (
 from partners.models import CallOutcome, Operation, Partner
 from partners.protocols import push_protocol
 from partners.protocols.yrxd_collision import UserStatus
-from pushes.models import Push, PushState, SkipReason, lead_masker
+from pushes.models import LIVE_STATES, Push, PushState, SkipReason, lead_masker
 from pushes.planning import PushPlan, Skip, plan_pushes, record_skips
 
 
@@ -181,16 +181,34 @@ def ensure_pushable(partner: Partner) -> None:
         raise PartnerUnavailable(_("合作平台 %(name)s 未配置推送地址") % {"name": partner.name})
 
 
-def open_push(*, partner: Partner, lead: Lead, actor=None, job: Job | None = None) -> Push | None:
+def open_push(
+    *, partner: Partner, lead: Lead, actor=None, job: Job | None = None, exclusive: bool = False
+) -> Push | None:
     """Write the push row, *pending*, before anything leaves; ``None`` if a live push already
-    exists. ``send_push`` turns it *sending* once the partner has a free slot for it, so a
-    push still waiting for one when its worker dies is sent by the next, not left unknown."""
-    # A refused INSERT breaks an enclosing transaction unless it ran in a savepoint; outside
-    # one it is its own transaction, and BEGIN ... COMMIT would triple the round trips.
-    guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    exists, or if the lead is sold exclusively elsewhere (or this push is exclusive and the lead
+    is live elsewhere). ``send_push`` turns it *sending* once the partner has a free slot for
+    it, so a push still waiting for one when its worker dies is sent by the next, not left
+    unknown. The price is the partner's now: a statement never moves when the price does."""
+    exclusive = exclusive or partner.exclusive_only or bool(job and job.exclusive)
+    conflicting = Push.objects.filter(lead=lead, state__in=LIVE_STATES).exclude(partner=partner)
+    if not exclusive:
+        conflicting = conflicting.filter(exclusive=True)
     try:
-        with guard:
-            return Push.objects.create(lead=lead, partner=partner, actor=_user(actor), job=job)
+        with transaction.atomic():  # a savepoint inside a caller's transaction
+            # The lead's row is the lock two partners' pushes of it take in turn, so each sees
+            # the other's live push (SQLite: the write transaction is the lock). Two exclusive
+            # pushes are kept apart by the database's constraint as well.
+            list(Lead.objects.select_for_update().filter(pk=lead.pk).values_list("pk"))
+            if conflicting.exists():
+                return None
+            return Push.objects.create(
+                lead=lead,
+                partner=partner,
+                actor=_user(actor),
+                job=job,
+                price=partner.price_per_push,
+                exclusive=exclusive,
+            )
     except IntegrityError:
         return None
 
@@ -263,7 +281,11 @@ def push_job_chunk(
     settle_orphaned_pushes(partner=partner, leads=leads)
     ours = list(Push.objects.filter(job=job, lead__in=leads).select_related("lead"))
     # The daily cap is the runner's (it pauses the job until tomorrow), so no budget here.
-    plan = plan_pushes(partner=partner, leads=leads.exclude(pk__in=[p.lead_id for p in ours]))
+    plan = plan_pushes(
+        partner=partner,
+        leads=leads.exclude(pk__in=[p.lead_id for p in ours]),
+        exclusive=job.exclusive,
+    )
     for push in ours:
         if push.state == PushState.SENDING:
             # The worker that claimed it stopped mid-request: it may have landed. Reconcile it.
@@ -320,6 +342,9 @@ def reconcile_unknown_pushes(*, pushes: QuerySet[Push], actor=None) -> Counter:
     unknown = pushes.filter(state=PushState.UNKNOWN)
     outcome["erased"] = unknown.filter(lead__erased_at__isnull=False).count()  # nothing to check
     for push in unknown.filter(lead__erased_at__isnull=True).select_related("lead", "partner"):
+        if listed_for(push.lead):  # not even a check for a person on the do-not-contact list
+            outcome["do_not_contact"] += 1
+            continue
         ensure_available(push.partner)
         check = request_check(partner=push.partner, leads=[push.lead], actor=actor)
         check.save()

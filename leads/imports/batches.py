@@ -1,6 +1,7 @@
 """An import batch's moves between states: compare-and-set claims, progress, failure, and
 telling a stale batch (its worker killed) from a running one."""
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.utils import timezone
@@ -8,6 +9,19 @@ from django.utils import timezone
 from leads.models import ImportBatch, ImportState
 
 STALE_AFTER = timedelta(minutes=10)
+
+# Called with a batch once its leads are written (state DONE) and committed: how a use case
+# above leads (a distribution plan that runs on every import) hears of it.
+_on_imported: list[Callable[[ImportBatch], None]] = []
+
+
+def on_imported(callback: Callable[[ImportBatch], None]) -> None:
+    _on_imported.append(callback)
+
+
+def imported(batch: ImportBatch) -> None:
+    for callback in _on_imported:
+        callback(batch)
 
 
 def claim(batch_id: int, source: str, target: str, **fields) -> ImportBatch | None:

@@ -15,7 +15,7 @@ from core import crypto
 from core.bulk import insert_rows
 from core.crypto import blind_index_key, encrypt
 from leads.imports import sealing
-from leads.imports.batches import claim, fail
+from leads.imports.batches import claim, fail, imported
 from leads.imports.matching import classify, conflict_reason, existing_leads
 from leads.imports.rejected import cells_from_values
 from leads.imports.sizes import size
@@ -255,6 +255,7 @@ class Writer:
         batch.finished_at = timezone.now()
         batch.heartbeat_at = batch.finished_at
         batch.save()
+        transaction.on_commit(lambda: imported(batch))
 
 
 def insert_leads(rows: StagedRows, *, batch: ImportBatch, pii: list[str]) -> None:

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections, connection
 
+from jobs.handlers import janitor_passes
 from jobs.models import WorkerHeartbeat
 from jobs.runner import WORKER_ID
 from jobs.services import requeue_due_jobs
@@ -62,6 +63,8 @@ class Command(BaseCommand):
                 requeued = requeue_due_jobs()
                 if requeued:
                     logger.info("requeued job(s) %s", requeued)
+                for janitor_pass in janitor_passes():
+                    janitor_pass()
             except Exception:
                 logger.exception("janitor pass failed")
             finally:
