@@ -25,6 +25,9 @@ ROLES = {
         "pushes.view_push",
         "pushes.view_pushskip",
         "jobs.view_job",
+        # The do-not-contact list: listed by operators, taken off by administrators only.
+        "leads.view_donotcontact",
+        "leads.add_donotcontact",
     ],
     AUDITOR: [
         "leads.view_lead",
@@ -34,10 +37,13 @@ ROLES = {
         "partners.view_partner",
         "partners.view_auditlogentry",
         "partners.export_auditlogentry",  # masked, recorded (partners.audit_admin)
+        "reporting.view_statement",  # 对账单: checked against the audit log's calls
         "collision.view_collisionresult",
         "pushes.view_push",
         "pushes.view_pushskip",
         "jobs.view_job",
+        "leads.view_donotcontact",
+        "leads.view_donotcontactremoval",
     ],
     ADMINISTRATOR: [
         "partners.view_partner",
@@ -48,6 +54,12 @@ ROLES = {
         "leads.view_exportrecord",
         "leads.view_personaldataaccess",
         "leads.erase_lead",  # erasure on request (PIPL), leads.erasure
+        "reporting.view_statement",  # 对账单 sent to partners (reporting.statements)
+        "leads.view_donotcontact",
+        "leads.add_donotcontact",
+        # Removal, with a written reason, recorded (leads.do_not_contact.remove).
+        "leads.delete_donotcontact",
+        "leads.view_donotcontactremoval",
         "collision.view_collisionresult",
         "pushes.view_push",
         "pushes.view_pushskip",

@@ -15,11 +15,23 @@ from jobs.models import JobKind
 from jobs.services import create_job, describe_selection
 from leads import erasure
 from leads.admin_pii import BlindIndexSearchMixin, PersonalDataPagesMixin, pii_column
+from leads.do_not_contact_admin import (
+    DoNotContactAdmin,
+    DoNotContactRemovalAdmin,
+    LeadDoNotContactMixin,
+)
 from leads.exports.admin import ExportRecordAdmin, LeadExportMixin
 from leads.fields import LEAD_FIELDS
 from leads.forms import ChoosePartnerForm, LeadForm
 from leads.imports.admin import ImportBatchAdmin, LeadImportMixin
-from leads.models import ExportRecord, ImportBatch, Lead, PersonalDataAccess
+from leads.models import (
+    DoNotContact,
+    DoNotContactRemoval,
+    ExportRecord,
+    ImportBatch,
+    Lead,
+    PersonalDataAccess,
+)
 from leads.selectors import lead_timeline
 from partners.calls import PartnerUnavailable
 from pushes.lead_list import (
@@ -64,6 +76,7 @@ class ErasureForm(forms.Form):
 
 @admin.register(Lead)
 class LeadAdmin(
+    LeadDoNotContactMixin,
     LeadImportMixin,
     LeadExportMixin,
     PersonalDataPagesMixin,
@@ -326,6 +339,9 @@ class LeadAdmin(
 # The import pipeline's and the exports' own admins (leads/imports/admin.py, leads/exports/admin.py).
 admin.site.register(ImportBatch, ImportBatchAdmin)
 admin.site.register(ExportRecord, ExportRecordAdmin)
+# The do-not-contact list and its removal record (leads/do_not_contact_admin.py).
+admin.site.register(DoNotContact, DoNotContactAdmin)
+admin.site.register(DoNotContactRemoval, DoNotContactRemovalAdmin)
 
 
 @admin.register(PersonalDataAccess)

@@ -121,7 +121,7 @@ def _check_reason(reason: str) -> str:
     return reason
 
 
-def _check_note(note: str) -> str:
+def check_note(note: str) -> str:
     entry = DoNotContact(note=note or "")
     try:
         entry.clean_fields(exclude=["kind", "blind_index", "reason", "lead", "added_by"])
@@ -133,7 +133,7 @@ def _check_note(note: str) -> str:
 def _add(pairs, *, reason, note, actor, lead=None) -> list[DoNotContact]:
     """List each (kind, index) not listed yet; return the entries created. A concurrent add of
     the same number loses to the unique constraint and counts as already listed."""
-    reason, note = _check_reason(reason), _check_note(note)
+    reason, note = _check_reason(reason), check_note(note)
     added = []
     for kind, index in pairs:
         if DoNotContact.objects.filter(kind=kind, blind_index=index).exists():

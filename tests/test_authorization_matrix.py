@@ -23,7 +23,8 @@ from collision.models import CollisionResult
 from collision.services import check_leads
 from core.roles import ROLES
 from jobs.models import Job, JobKind
-from leads.models import ExportRecord, ImportBatch, Lead, PersonalDataAccess
+from leads import do_not_contact
+from leads.models import DoNotContact, ExportRecord, ImportBatch, Lead, PersonalDataAccess
 from partners.models import AuditLogEntry
 from pushes.models import Push, PushSkip
 from pushes.services import push_leads
@@ -114,6 +115,10 @@ TABLE = {
     "admin:pushes_pushskip_history": ("GET", OK, OK, OK, D, OK),
     "admin:pushes_pushskip_delete": ("GET", D, D, D, D, D),
     "admin:pushes_pushskip_export": ("GET", OK, D, D, D, OK),
+    # --- 对账单: read and exported by auditors and administrators (reporting.view_statement) ---
+    "admin:reporting_statement_changelist": ("GET", D, OK, OK, D, OK),
+    # no partner chosen: back to the statements page
+    "admin:reporting_statement_export": ("GET", D, REDIRECT, REDIRECT, D, REDIRECT),
     # --- jobs: someone else's ---
     "admin:jobs_job_changelist": ("GET", OK, OK, OK, D, OK),
     "admin:jobs_job_add": ("GET", D, D, D, D, D),
@@ -140,6 +145,21 @@ TABLE = {
     "admin:leads_personaldataaccess_change": ("GET", D, OK, OK, D, OK),
     "admin:leads_personaldataaccess_history": ("GET", D, OK, OK, D, OK),
     "admin:leads_personaldataaccess_delete": ("GET", D, D, D, D, D),
+    # --- the do-not-contact list: operators list numbers, auditors read, administrators also
+    # remove (the 移除 page records why; Django's delete is off for everyone) ---
+    "admin:leads_lead_do_not_contact": ("GET", OK, D, OK, D, OK),
+    "admin:leads_donotcontact_changelist": ("GET", OK, OK, OK, D, OK),
+    "admin:leads_donotcontact_add": ("GET", OK, D, OK, D, OK),
+    "admin:leads_donotcontact_change": ("GET", OK, OK, OK, D, OK),
+    "admin:leads_donotcontact_history": ("GET", OK, OK, OK, D, OK),
+    "admin:leads_donotcontact_delete": ("GET", D, D, D, D, D),
+    "admin:leads_donotcontact_import": ("GET", OK, D, OK, D, OK),
+    "admin:leads_donotcontact_remove": ("GET", D, D, OK, D, OK),
+    "admin:leads_donotcontactremoval_changelist": ("GET", D, OK, OK, D, OK),
+    "admin:leads_donotcontactremoval_add": ("GET", D, D, D, D, D),
+    "admin:leads_donotcontactremoval_change": ("GET", D, OK, OK, D, OK),
+    "admin:leads_donotcontactremoval_history": ("GET", D, OK, OK, D, OK),
+    "admin:leads_donotcontactremoval_delete": ("GET", D, D, D, D, D),
     # --- sign-in protection: administrators lift locks; the login log is the superuser's ---
     "admin:axes_accessattempt_changelist": ("GET", D, D, OK, D, OK),
     "admin:axes_accessattempt_add": ("GET", D, D, D, D, D),
@@ -244,6 +264,14 @@ def world(partner, make_leads):
     job = Job.objects.create(kind=JobKind.CHECK, partner=partner, created_by=owner, total=1)
     target = _user("target-operator")
     target.groups.add(Group.objects.get(name=OPERATOR))
+    do_not_contact.add_lead(leads[1], reason="complaint", actor=owner)
+    remover = _user("remover")
+    remover.groups.add(Group.objects.get(name=ADMINISTRATOR))
+    removal = do_not_contact.remove(
+        do_not_contact.add_lead(leads[2], reason="requested", actor=owner)[0],
+        actor=remover,
+        why="录入错误",
+    )
     return {
         "leads.lead": leads[0],
         "leads.importbatch": ImportBatch.objects.latest("pk"),
@@ -257,6 +285,8 @@ def world(partner, make_leads):
         "auth.user": target,
         "auth.group": Group.objects.get(name=OPERATOR),
         "leads.personaldataaccess": _someone_sees_personal_data(leads[0]),
+        "leads.donotcontact": DoNotContact.objects.latest("pk"),
+        "leads.donotcontactremoval": removal,
         "axes.accessattempt": AccessAttempt.objects.create(
             username="guessed", ip_address="127.0.0.9", user_agent="x", failures_since_start=1
         ),
