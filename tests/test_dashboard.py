@@ -5,10 +5,12 @@ links to a list that shows that same count; who sees it; what it costs in querie
 import datetime
 import re
 import statistics
+from decimal import Decimal
 from html import unescape
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db.models import Sum
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -72,6 +74,8 @@ def world(partner, make_leads):
     check_leads(partner=partner, leads=list(everyone))
     marketable = everyone.filter(collision_results__is_marketable=True).distinct()
     push_leads(partner=partner, leads=marketable)
+    for n, push in enumerate(Push.objects.order_by("pk")):  # prices as a partner's terms set them
+        Push.objects.filter(pk=push.pk).update(price=Decimal("9.90") + n)
     job = create_job(kind=JobKind.CHECK, partner=partner, lead_ids=[lead.pk for lead in first])
     run_job_to_end(job)
     Partner.objects.create(
@@ -83,6 +87,7 @@ def world(partner, make_leads):
         Lead.objects.filter(pk=lead.pk).update(created_at=days_ago(days))
         CollisionResult.objects.filter(lead=lead).update(checked_at=days_ago(days))
         Push.objects.filter(lead=lead).update(created_at=days_ago(days))
+        Push.objects.filter(lead=lead, finished_at__isnull=False).update(finished_at=days_ago(days))
     assert Push.objects.exists() and CollisionResult.objects.filter(job=job).exists()
     return {"partner": partner, "batch": batch}
 
@@ -152,6 +157,14 @@ def test_the_numbers_are_the_databases_counts_per_partner_source_and_period(worl
     assert row.calls == latencies.count() > 0
     lower_median = statistics.median_low(latencies.values_list("latency_ms", flat=True))
     assert row.latency_median_ms == two_significant_digits(lower_median)
+    # Revenue: the prices of the pushes accepted in the period, by the moment they were settled.
+    accepted = Push.objects.filter(state=PushState.ACCEPTED, finished_at__gte=since)
+    assert seen.total.revenue == accepted.aggregate(s=Sum("price"))["s"] > 0
+    assert {r.source: r.funnel.revenue for r in seen.by_source if r.funnel.revenue} == {
+        source: total
+        for source, total in accepted.values_list("lead__source").annotate(Sum("price"))
+    }
+    assert row.funnel.revenue == seen.total.revenue  # the only partner
     # The funnel is not empty: the check found marketable leads and the push was accepted.
     assert seen.total.marketable > 0 and seen.total.accepted > 0
     # The trend covers at least a week, each day its own counts, adding up to the period's.
@@ -169,6 +182,7 @@ def test_the_daily_counts_equal_the_rows_after_imports_checks_pushes_and_an_eras
     (their checks and pushes move with them), an erasure, a push whose state changes, and a lead
     deleted with its checks."""
     assert counts.stored() == counts.from_rows() != {}
+    assert counts.stored_amounts() == counts.amounts_from_rows() != {}
     data = xlsx_bytes(CHINESE_HEADERS, lead_rows(4, seed=11))
     for source, on_duplicate in (("渠道丙", OnDuplicate.SKIP), ("渠道丁", OnDuplicate.UPDATE)):
         batch = import_services.import_batch_create(
@@ -186,19 +200,25 @@ def test_the_daily_counts_equal_the_rows_after_imports_checks_pushes_and_an_eras
     Lead.objects.filter(source="渠道丙").update(source="渠道丁")  # with their checks and pushes
     assert Lead.objects.filter(source="渠道丁").count() == 4
     assert counts.stored() == counts.from_rows()
+    assert counts.stored_amounts() == counts.amounts_from_rows()
     assert counts.stored()[max(counts.stored())] > 0
     erased = Lead.objects.filter(source="渠道丁").order_by("pk").values_list("pk", flat=True)[:2]
     erase(people_of(Lead.objects.filter(pk__in=list(erased))), reason="本人申请")
     assert Lead.objects.filter(erased_at__isnull=False).count() == 2
-    Push.objects.filter(pk=Push.objects.order_by("pk").first().pk).update(state=PushState.UNKNOWN)
+    first = Push.objects.filter(state=PushState.ACCEPTED).order_by("pk").first()
+    revenue = counts.stored_amounts()
+    Push.objects.filter(pk=first.pk).update(state=PushState.UNKNOWN)  # no longer billed
+    assert sum(counts.stored_amounts().values()) == sum(revenue.values()) - first.price
     [unpushed] = make_leads(1, source="渠道戊")
     check_leads(partner=partner, leads=[unpushed])
     assert counts.stored() == counts.from_rows()
+    assert counts.stored_amounts() == counts.amounts_from_rows()
     unpushed.delete()
     assert counts.stored() == counts.from_rows()
-    before = counts.stored()
+    before, amounts = counts.stored(), counts.stored_amounts()
     counts.rebuild()
     assert counts.stored() == before
+    assert counts.stored_amounts() == amounts == counts.amounts_from_rows()
 
 
 def linked_numbers_in(html: str) -> list[tuple[str, int]]:
@@ -228,12 +248,34 @@ def listed_count(client: Client, url: str) -> int:
     return response.context["cl"].result_count
 
 
+def linked_amounts(html: str) -> list[tuple[str, Decimal]]:
+    dashboard = html[html.index('id="dashboard"') : html.index('id="dashboard-apps"')]
+    return [
+        (unescape(href), Decimal(text[1:].replace(",", "")))
+        for href, text in re.findall(r'<a href="([^"]+)">(¥[\d,]+\.\d\d)</a>', dashboard)
+    ]
+
+
+def listed_amount(client: Client, url: str) -> Decimal:
+    """The sum of the prices of the accepted pushes the list shows."""
+    response = client.get(url)
+    assert response.status_code == 200, url
+    rows = response.context["cl"].queryset
+    assert set(rows.values_list("state", flat=True)) <= {PushState.ACCEPTED}
+    return rows.aggregate(total=Sum("price"))["total"] or Decimal("0.00")
+
+
 @pytest.mark.parametrize("key", ["today", "30d"])
 def test_each_number_links_to_a_list_that_shows_it(world, operator, key):
     page = operator.get(INDEX, {"period": key})
     numbers = linked_numbers(page.content.decode())
     assert len(numbers) > 60  # cards, tables, chart, jobs, gauges
     wrong = [(url, n, got) for url, n in numbers if (got := listed_count(operator, url)) != n]
+    assert wrong == []
+    # Each amount (收入) opens the accepted pushes it adds up.
+    amounts = linked_amounts(page.content.decode())
+    assert len(amounts) >= 4 and {amount for _url, amount in amounts} - {Decimal("0.00")}
+    wrong = [(url, a, got) for url, a in amounts if (got := listed_amount(operator, url)) != a]
     assert wrong == []
     # Some links show rows and some none: the lists are really filtered.
     assert {n for _url, n in numbers} - {0}
