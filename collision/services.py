@@ -82,7 +82,7 @@ def check_leads(
     """Check leads now, in this process (small selections; big ones go through a job). Leads
     the screen refuses (do-not-contact, the partner's rules) are recorded as skips, not sent."""
     ensure_available(partner)
-    if not isinstance(leads, QuerySet):
+    if not isinstance(leads, QuerySet) or leads.query.is_sliced:
         leads = Lead.objects.filter(pk__in=[lead.pk for lead in leads])
     allowed, refused = Screen.of(partner).split(leads.not_erased())  # erased: nothing to send
     CheckSkip.record(refused, partner=partner, actor=actor)

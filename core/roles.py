@@ -28,6 +28,13 @@ ROLES = {
         # The do-not-contact list: listed by operators, taken off by administrators only.
         "leads.view_donotcontact",
         "leads.add_donotcontact",
+        "collision.view_checkskip",
+        # Distribution: plans are set up and run by operators.
+        "distribution.view_plan",
+        "distribution.add_plan",
+        "distribution.change_plan",
+        "distribution.run_plan",
+        "distribution.view_run",
     ],
     AUDITOR: [
         "leads.view_lead",
@@ -44,6 +51,9 @@ ROLES = {
         "jobs.view_job",
         "leads.view_donotcontact",
         "leads.view_donotcontactremoval",
+        "collision.view_checkskip",
+        "distribution.view_plan",
+        "distribution.view_run",
     ],
     ADMINISTRATOR: [
         "partners.view_partner",
@@ -61,8 +71,13 @@ ROLES = {
         "leads.delete_donotcontact",
         "leads.view_donotcontactremoval",
         "collision.view_collisionresult",
+        "collision.view_checkskip",
         "pushes.view_push",
         "pushes.view_pushskip",
+        "distribution.view_plan",
+        "distribution.add_plan",
+        "distribution.change_plan",
+        "distribution.view_run",
         "auth.view_user",
         "auth.add_user",
         "auth.change_user",

@@ -12,7 +12,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_tasks_db.models import DBTaskResult
 
-from collision.models import CheckOutcome, CollisionResult, UserStatusChoice
+from collision.models import (
+    CheckOutcome,
+    CheckSkip,
+    CheckSkipReason,
+    CollisionResult,
+    UserStatusChoice,
+)
 from core.admin import ChosenValueFilter, ReadOnlyAdmin
 from jobs.models import COUNTERS, Job, JobKind, JobState
 from jobs.services import cancel_job
@@ -219,11 +225,12 @@ def job_outcome_text(job: Job) -> str:
     if job.kind == JobKind.CHECK:
         return _(
             "可营销 %(marketable)s · 不可营销 %(unmarketable)s · 失败 %(errors)s"
-            " · 未处理 %(remaining)s（共 %(total)s）"
+            " · 未撞库 %(skipped)s · 未处理 %(remaining)s（共 %(total)s）"
         ) % {
             "marketable": job.marketable,
-            "unmarketable": job.processed - job.marketable - job.errors,
+            "unmarketable": job.processed - job.marketable - job.errors - job.skipped,
             "errors": job.errors,
+            "skipped": job.skipped,
             "remaining": remaining,
             "total": job.total,
         }
@@ -293,6 +300,20 @@ def _check_buckets(job: Job) -> list[Bucket]:
         buckets.append(Bucket(key, label, counts.get(key, 0)))
     buckets.append(Bucket("failed", _("撞库失败"), counts.get("failed", 0)))
     buckets = [Bucket(b.key, b.label, b.count, _list_url(url, job, verdict=b.key)) for b in buckets]
+    skips = dict(
+        CheckSkip.objects.filter(job=job).values_list("reason").annotate(n=Count("id")).order_by()
+    )
+    skip_url = "admin:collision_checkskip_changelist"
+    buckets += [
+        Bucket(
+            f"skipped_{reason}",
+            _("未撞库 · %s") % reason.label,
+            skips[reason],
+            _list_url(skip_url, job, reason__exact=reason),
+        )
+        for reason in CheckSkipReason
+        if skips.get(reason)
+    ]
     # Leads deleted or erased after the job began count as processed, with nothing to check.
     gone = max(job.processed - sum(b.count for b in buckets), 0)
     if gone:

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy
 
 from collision.services import check_leads
 from core.admin import BigTableMixin, IndexedValuesFilter, ReadOnlyAdmin, reveal_pii
+from distribution.admin import DistributeActionMixin, RunFilter, RunOutcomeFilter
 from jobs.models import JobKind
 from jobs.services import create_job, describe_selection
 from leads import erasure
@@ -76,6 +77,7 @@ class ErasureForm(forms.Form):
 
 @admin.register(Lead)
 class LeadAdmin(
+    DistributeActionMixin,
     LeadDoNotContactMixin,
     LeadImportMixin,
     LeadExportMixin,
@@ -98,11 +100,13 @@ class LeadAdmin(
         *(value_filter(f.name) for f in LEAD_FIELDS if f.filtered),
         "created_at",
         CreatedRangeFilter,
+        RunFilter,
+        RunOutcomeFilter,
     ]
     search_fields = ["source"]  # the whole name (BigTableMixin)
     search_help_text = gettext_lazy("输入完整手机号或身份证号查找线索，或输入完整的来源名称")
     list_per_page = 50
-    actions = ["collision_check", "push_to_partner", "erase_personal_data"]
+    actions = ["collision_check", "push_to_partner", "distribute_by_plan", "erase_personal_data"]
     change_form_template = "admin/leads/lead/change_form.html"
 
     def get_list_display(self, request):

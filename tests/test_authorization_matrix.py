@@ -19,9 +19,11 @@ from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from collision.models import CollisionResult
+from collision.models import CheckSkip, CheckSkipReason, CollisionResult
 from collision.services import check_leads
 from core.roles import ROLES
+from distribution.models import Plan
+from distribution.services import start_run
 from jobs.models import Job, JobKind
 from leads import do_not_contact
 from leads.models import DoNotContact, ExportRecord, ImportBatch, Lead, PersonalDataAccess
@@ -126,6 +128,25 @@ TABLE = {
     "admin:jobs_job_history": ("GET", OK, OK, OK, D, OK),
     "admin:jobs_job_delete": ("GET", D, D, D, D, D),
     "admin:jobs_job_progress": ("GET", OK, OK, OK, D, OK),
+    # --- 未撞库及原因, 分发方案 and 分发任务 (someone else's) ---
+    "admin:collision_checkskip_changelist": ("GET", OK, OK, OK, D, OK),
+    "admin:collision_checkskip_add": ("GET", D, D, D, D, D),
+    "admin:collision_checkskip_change": ("GET", OK, OK, OK, D, OK),
+    "admin:collision_checkskip_history": ("GET", OK, OK, OK, D, OK),
+    "admin:collision_checkskip_delete": ("GET", D, D, D, D, D),
+    "admin:distribution_plan_changelist": ("GET", OK, OK, OK, D, OK),
+    "admin:distribution_plan_add": ("GET", OK, D, OK, D, OK),
+    "admin:distribution_plan_change": ("GET", OK, OK, OK, D, OK),
+    "admin:distribution_plan_history": ("GET", OK, OK, OK, D, OK),
+    "admin:distribution_plan_delete": ("GET", D, D, D, D, OK),
+    "admin:distribution_run_changelist": ("GET", OK, OK, OK, D, OK),
+    "admin:distribution_run_add": ("GET", D, D, D, D, D),
+    "admin:distribution_run_change": ("GET", OK, OK, OK, D, OK),
+    "admin:distribution_run_history": ("GET", OK, OK, OK, D, OK),
+    "admin:distribution_run_delete": ("GET", D, D, D, D, D),
+    "admin:distribution_run_live": ("GET", OK, OK, OK, D, OK),
+    # Cancelled by whoever started it, or by whoever may cancel others' jobs.
+    "admin:distribution_run_cancel": ("POST", D, D, REDIRECT, D, REDIRECT),
     "admin:jobs_job_cancel": ("POST", D, D, REDIRECT, D, REDIRECT),
     # --- users and groups: the target is an operator, the group the operators' ---
     "admin:auth_user_changelist": ("GET", D, D, OK, D, OK),
@@ -190,6 +211,7 @@ TABLE = {
 ACTIONS = {
     ("leads.lead", "collision_check"): ("operator", "superuser"),
     ("leads.lead", "push_to_partner"): ("operator", "superuser"),
+    ("leads.lead", "distribute_by_plan"): ("operator", "superuser"),
     ("pushes.push", "reconcile"): ("operator", "superuser"),
     ("pushes.push", "retry"): ("operator", "superuser"),
     ("jobs.job", "cancel_jobs"): ("administrator", "superuser"),
@@ -262,6 +284,8 @@ def world(partner, make_leads):
     uploader.post(reverse("admin:leads_lead_import"), {"import_file": file, "on_duplicate": "skip"})
     uploader.post(reverse("admin:leads_lead_export"), {"file_format": "csv"})
     job = Job.objects.create(kind=JobKind.CHECK, partner=partner, created_by=owner, total=1)
+    plan = Plan.objects.create(name="矩阵方案")
+    plan.partners.add(partner)
     target = _user("target-operator")
     target.groups.add(Group.objects.get(name=OPERATOR))
     do_not_contact.add_lead(leads[1], reason="complaint", actor=owner)
@@ -287,6 +311,11 @@ def world(partner, make_leads):
         "leads.personaldataaccess": _someone_sees_personal_data(leads[0]),
         "leads.donotcontact": DoNotContact.objects.latest("pk"),
         "leads.donotcontactremoval": removal,
+        "collision.checkskip": CheckSkip.objects.create(
+            lead=leads[0], partner=partner, reason=CheckSkipReason.NOT_ELIGIBLE, detail="未缴社保"
+        ),
+        "distribution.plan": plan,
+        "distribution.run": start_run(plan=plan, leads=selection, actor=owner),
         "axes.accessattempt": AccessAttempt.objects.create(
             username="guessed", ip_address="127.0.0.9", user_agent="x", failures_since_start=1
         ),

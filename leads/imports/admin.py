@@ -320,6 +320,12 @@ class ImportBatchAdmin(ReadOnlyAdmin):
             "check_batch": {"url": url, "first": first}
             if may_list and count and request.user.has_perm("leads.check_lead")
             else None,
+            "distribute_batch": {"url": url, "first": first}
+            if may_list and count and request.user.has_perm("distribution.run_plan")
+            else None,
+            "batch_runs": list(batch.distribution_runs.select_related("plan"))
+            if request.user.has_perm("distribution.view_run")
+            else [],
         }
 
     def _may_handle(self, request, batch) -> bool:
