@@ -239,6 +239,8 @@ class DoNotContactAdmin(admin.ModelAdmin):
     def remove_view(self, request, object_id):
         if not self.has_remove_permission(request):
             raise PermissionDenied
+        if not str(object_id).isdigit():
+            raise Http404
         entry = get_object_or_404(DoNotContact, pk=object_id)
         form = RemoveForm(request.POST if request.method == "POST" else None)
         if form.is_bound and form.is_valid():

@@ -486,3 +486,11 @@ def test_the_roles_grant_the_list_as_the_brief_says():
     assert "leads.delete_donotcontact" in ROLES[ADMINISTRATOR]
     assert "leads.view_donotcontactremoval" in ROLES[AUDITOR]
     assert "leads.view_donotcontactremoval" not in ROLES[OPERATOR]
+
+
+@pytest.mark.django_db
+def test_pages_of_an_entry_that_is_not_there_answer_404(administrator):
+    client, _user = administrator
+    assert client.get(url("leads_donotcontact_remove", "999")).status_code == 404
+    assert client.get("/admin/leads/donotcontact/x/remove/").status_code == 404
+    assert client.get("/admin/leads/lead/x/do-not-contact/").status_code == 404
