@@ -115,6 +115,8 @@ class SandboxPartner:
         # fields), and how many hashes each valid batch check carried: no personal data.
         self.push_shapes: list[dict[str, str]] = []
         self.batch_sizes: list[int] = []
+        # Every hash a check asked about: what a test compares with who must never be asked.
+        self.asked_hashes: set[str] = set()
         self.request_times: list[tuple[str, float]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -255,6 +257,7 @@ class SandboxPartner:
 
     def _answer(self, user_md5: str, key: str) -> dict:
         with self.lock:
+            self.asked_hashes.add(user_md5.lower())
             ours = user_md5.lower() in self.registered.get(key, ())
         status, marketable = (1, 0) if ours else user_status_for(user_md5.lower())
         return {"status": str(status), "userMd5": user_md5, "marketable": marketable}

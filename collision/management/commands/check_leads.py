@@ -36,7 +36,8 @@ class Command(BaseCommand):
         except PartnerUnavailable as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
-            f"checked={summary.checked} marketable={summary.marketable} failed={summary.failed} requests={summary.requests}"
+            f"checked={summary.checked} marketable={summary.marketable} failed={summary.failed}"
+            f" skipped={summary.skipped} requests={summary.requests}"
         )
         for error in summary.errors:
             self.stderr.write(f"partner error: {error}")
