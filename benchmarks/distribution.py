@@ -27,15 +27,14 @@ each sandbox saw (the most requests in any one second, the most in flight: never
 limits), and that no lead is live or sold at two partners.
 
     uv run python benchmarks/distribution.py [--leads 100000] [--refuse-share 0.02]
-        [--database-url postgres://postgres@127.0.0.1:5432/leaddesk_distbench] [--profile out.prof]
+        [--database-url postgres://postgres@127.0.0.1:5432/leaddesk_distbench] [--profile out.txt]
 
 It uses a throwaway database: a temporary SQLite file unless --database-url is given; a
-PostgreSQL database is created if missing and flushed. ``--profile`` writes cProfile statistics
-of every thread of the run (the runner's and each job's), for ``python -m pstats``.
+PostgreSQL database is created if missing and flushed. ``--profile`` samples every thread's
+stack during the run and writes the functions seen most (inclusive, and at the top).
 """
 
 import argparse
-import cProfile
 import json
 import math
 import os
@@ -45,6 +44,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -92,7 +92,7 @@ def parse_args():
         help="partner A refuses this share of the leads' count of pushes (round 2's work)",
     )
     parser.add_argument("--database-url", default="")
-    parser.add_argument("--profile", default="", help="write cProfile statistics here")
+    parser.add_argument("--profile", default="", help="write the sampled stacks here")
     return parser.parse_args()
 
 
@@ -130,37 +130,52 @@ def refuse_after_checks(run_id: int, port: int, times: int, done: threading.Even
         connection.close()
 
 
-class ThreadProfiles:
-    """cProfile of the runner's thread and of every job thread (cProfile sees one thread)."""
+class Sampler:
+    """A sampling profiler of every thread (cProfile sees one thread, and Python 3.13 allows one
+    at a time): every ``interval`` s it takes each thread's stack and counts, per function, the
+    samples it is on the stack (inclusive) and at its top (leaf). A thread blocked in a socket
+    or a lock shows its wait as the leaf; the rest is CPU (or the GIL)."""
 
-    def __init__(self):
-        self.profiles: list[cProfile.Profile] = []
-        self.lock = threading.Lock()
+    def __init__(self, interval: float = 0.005):
+        self.interval = interval
+        self.inclusive: Counter = Counter()
+        self.leaf: Counter = Counter()
+        self.samples = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, name="sampler", daemon=True)
 
-    def wrap(self, function):
-        def profiled(*args, **kwargs):
-            profile = cProfile.Profile()
-            with self.lock:
-                self.profiles.append(profile)
-            return profile.runcall(function, *args, **kwargs)
+    def start(self) -> None:
+        self.thread.start()
 
-        return profiled
+    def _sample(self) -> None:
+        me = threading.get_ident()
+        while not self.stop.wait(self.interval):
+            for ident, frame in sys._current_frames().items():
+                if ident == me:
+                    continue
+                self.samples += 1
+                seen = set()
+                leaf = True
+                while frame is not None:
+                    code = frame.f_code
+                    name = f"{Path(code.co_filename).name}:{code.co_firstlineno}:{code.co_name}"
+                    if leaf:
+                        self.leaf[name] += 1
+                        leaf = False
+                    if name not in seen:
+                        seen.add(name)
+                        self.inclusive[name] += 1
+                    frame = frame.f_back
 
-    def install(self) -> None:
-        import distribution.runner
-        import jobs.runner
-
-        jobs.runner.JobRun._work = self.wrap(jobs.runner.JobRun._work)
-        distribution.runner._drive = self.wrap(distribution.runner._drive)
-
-    def dump(self, path: str) -> None:
-        import pstats
-
-        stats = pstats.Stats(self.profiles[0])
-        for profile in self.profiles[1:]:
-            stats.add(profile)
-        stats.dump_stats(path)
-        stats.sort_stats("cumulative").print_stats(40)
+    def report(self, path: str) -> None:
+        self.stop.set()
+        self.thread.join()
+        lines = [f"{self.samples} thread samples every {self.interval * 1000:g} ms"]
+        for title, counts in (("inclusive", self.inclusive), ("leaf", self.leaf)):
+            lines.append(f"-- {title}")
+            lines += [f"{n:>8} {name}" for name, n in counts.most_common(150)]
+        Path(path).write_text("\n".join(lines) + "\n")
+        print(f"profile: {path}")
 
 
 def make_partners(ports: dict[str, int], key: str) -> dict:
@@ -251,9 +266,9 @@ def main() -> None:
                 f"{time.perf_counter() - started:.1f} s ({os.environ['DATABASE_URL'].split(':')[0]}); "
                 f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
             )
-            profiles = ThreadProfiles() if args.profile else None
-            if profiles:
-                profiles.install()
+            sampler = Sampler() if args.profile else None
+            if sampler:
+                sampler.start()
 
             started_wall, started = time.time(), time.perf_counter()
             run = start_run(plan=plan, leads=Lead.objects.all())
@@ -330,8 +345,8 @@ def main() -> None:
                 f"not placed {placed['unplaced_leads']} | leads live at two partners: {twice} | "
                 f"limits kept: {limits_kept}"
             )
-            if profiles:
-                profiles.dump(args.profile)
+            if sampler:
+                sampler.report(args.profile)
             problems = [
                 *([f"run {run.state}"] if run.state != RunState.FINISHED else []),
                 *([f"{twice} leads live at two partners"] if twice else []),
