@@ -1,5 +1,6 @@
 from django import template
 
+from core.templatetags.money import yuan
 from reporting.admin import dashboard_context, may_see_dashboard
 
 register = template.Library()
@@ -20,10 +21,7 @@ def percent(share):
     return "—" if share is None else f"{100 * share:.1f}%"
 
 
-@register.filter
-def yuan(amount):
-    """Decimal("1234.5") → ¥1,234.50."""
-    return "—" if amount is None else f"¥{amount:,.2f}"
+register.filter("yuan", yuan)  # core's, for the dashboard's own templates
 
 
 @register.filter

@@ -11,6 +11,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core.roles import AUDITOR, OPERATOR
+from distribution.models import Mode, Plan
 from leads.demo import fake_lead_fields
 from leads.models import Lead, phone_index
 from partners.models import Partner
@@ -21,6 +22,12 @@ DEMO_PARTNERS = [
     ("演示平台 A", "demo-a", "leaddesk_demo_a", "THIRDPARTY_QUNADAI", True),
     ("演示平台 B（data 为嵌套对象）", "demo-b", "leaddesk_demo_b", "THIRDPARTY_DEMO_B", False),
 ]
+# Commercial terms of the demo partners, by slug: A pays more and goes first in the waterfall.
+DEMO_TERMS = {
+    "demo-a": {"priority": 2, "price_per_push": 35, "check_valid_days": 30},
+    "demo-b": {"priority": 1, "price_per_push": 28, "check_valid_days": 30},
+}
+DEMO_PLAN = "演示方案（独家）"
 
 
 class Command(BaseCommand):
@@ -50,8 +57,14 @@ class Command(BaseCommand):
             Partner.objects.update_or_create(
                 slug=slug,
                 defaults=fields,
-                create_defaults={**fields, "test_secret_key": secrets.token_urlsafe(24)},
+                create_defaults={
+                    **fields,
+                    **DEMO_TERMS[slug],
+                    "test_secret_key": secrets.token_urlsafe(24),
+                },
             )
+        plan, _ = Plan.objects.get_or_create(name=DEMO_PLAN, defaults={"mode": Mode.EXCLUSIVE})
+        plan.partners.set(Partner.objects.filter(slug__in=DEMO_TERMS))
         created = self._leads(leads)
         people = self._team()
         password = secrets.token_urlsafe(12)
@@ -64,7 +77,8 @@ class Command(BaseCommand):
         reset_lockout(username=admin.username)  # a new password deserves a fresh start
         self.stdout.write(
             self.style.SUCCESS(
-                f"demo: {len(DEMO_PARTNERS)} partners on the sandbox at {sandbox}, {created} new leads"
+                f"demo: {len(DEMO_PARTNERS)} partners on the sandbox at {sandbox}, the plan {DEMO_PLAN},"
+                f" {created} new leads"
             )
         )
         self.stdout.write(
