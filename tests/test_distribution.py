@@ -15,12 +15,14 @@ from distribution import waterfall
 from distribution.models import Mode, Plan, RunJob, RunState
 from distribution.services import placement, start_run
 from jobs.models import JobKind
+from leads.imports import services as imports
 from leads.models import Lead
 from partners.models import Partner
 from pushes.models import LIVE_STATES, Push, PushSkip, PushState, SkipReason
 from pushes.services import push_leads
 from sandbox.server import Fault, SandboxConfig, SandboxPartner
 from tests.conftest import CLIENT_ID, PARTNER_KEY, UTM_SOURCE
+from tests.import_files import CHINESE_HEADERS, lead_rows, xlsx_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -241,3 +243,39 @@ def test_the_ranking_is_priority_then_price_then_a_weighted_draw():
     wins = Counter(waterfall.best(lead, [rich, also]).partner_id for lead in range(20_000))
     assert 2.7 < wins[3] / wins[2] < 3.3  # shared in proportion to weight (3 : 1)
     assert waterfall.best(11, [rich, also]) == waterfall.best(11, [also, rich])  # stable
+
+
+def test_a_plan_marked_to_run_on_import_runs_on_each_imported_batch(make_partner):
+    partner, _ = make_partner("a")
+    plan = plan_of(partner, name="导入即分发")
+    Plan.objects.filter(pk=plan.pk).update(run_on_import=True)
+    plan_of(partner, name="手动方案")  # not marked: never runs by itself
+    data = xlsx_bytes(CHINESE_HEADERS, lead_rows(6))
+    batch = imports.import_batch_create(file_name="渠道E.xlsx", data=data)
+    imports.import_batch_start_analysis(batch)
+    batch.refresh_from_db()
+
+    imports.import_batch_confirm(batch)
+
+    batch.refresh_from_db()
+    run = batch.distribution_runs.get()
+    assert run.plan.name == "导入即分发" and run.state == RunState.FINISHED
+    assert run.total == Lead.objects.filter(import_batch=batch).count() == 6
+    assert CollisionResult.objects.filter(partner=partner).count() == 6
+    assert Push.objects.filter(partner=partner).exists()
+
+
+def test_a_plain_push_skips_a_lead_outside_the_rules_set_after_its_check(make_partner, make_leads):
+    partner, _ = make_partner("a")
+    leads = marketable_leads(make_leads, partner, 2)
+    check_leads(partner=partner, leads=leads)
+    Partner.objects.filter(pk=partner.pk).update(min_zhima_score=900)
+    Lead.objects.filter(pk=leads[0].pk).update(zhima_score=950)
+    Lead.objects.filter(pk=leads[1].pk).update(zhima_score=600)
+    partner.refresh_from_db()
+
+    summary = push_leads(partner=partner, leads=Lead.objects.all())
+
+    assert summary.accepted == 1 and summary.skipped == {SkipReason.NOT_ELIGIBLE: 1}
+    skip = PushSkip.objects.get()
+    assert skip.lead_id == leads[1].pk and "600" in skip.detail and "900" in skip.detail
