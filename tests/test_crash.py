@@ -276,3 +276,39 @@ def assert_nothing_lost_nothing_doubled(run: Run, servers: dict) -> None:
         for partner in servers:
             if marketable_at.get((lead_id, partner.pk)):
                 assert (lead_id, partner.pk) in turned_down, (lead_id, partner.name)
+
+
+def test_multi_run_over_two_partners_survives_a_killed_worker(make_partner, bulk_leads):  # noqa: F811
+    """Both partners' pushes run side by side; the worker dies in the middle of them."""
+    a, a_server = make_partner("a", max_concurrency=2)
+    b, b_server = make_partner("b", max_concurrency=2)
+    bulk_leads(300)
+    a_server.config.latency_ms = b_server.config.latency_ms = 40
+    with override_settings(TASKS=DB_TASKS):
+        run = start_run(plan=plan_of(a, b, mode=Mode.MULTI), leads=Lead.objects.all())
+    answered = Push.objects.exclude(state__in=[PushState.PENDING, PushState.SENDING])
+    pushes_open = RunJob.objects.filter(run=run, step=1).exclude(
+        job__state__in=[JobState.FINISHED, JobState.CANCELLED]
+    )
+
+    kill_mid_run_then_finish(
+        run,
+        when=lambda: (
+            answered.filter(partner=a).count() >= 30
+            and answered.filter(partner=b).count() >= 30
+            and pushes_open.count() == 2
+        ),
+        what="the first worker to be in the middle of the pushes",
+    )
+
+    assert run.state == RunState.FINISHED
+    assert CollisionResult.objects.count() == 600  # both partners checked every lead
+    for partner in (a, b):
+        marketable = set(
+            CollisionResult.objects.filter(partner=partner, is_marketable=True).values_list(
+                "lead_id", flat=True
+            )
+        )
+        pushed = set(Push.objects.filter(partner=partner).values_list("lead_id", flat=True))
+        assert pushed == marketable  # none lost
+    assert_nothing_lost_nothing_doubled(run, {a: a_server, b: b_server})
