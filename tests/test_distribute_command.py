@@ -61,9 +61,9 @@ def test_all_leads_with_wait_runs_the_plan_and_says_where_they_went(two_partner_
     expected = [
         f"分发任务 #{run.pk} 已创建：方案 主方案，命令行：全部线索，共 12 条线索",
         f"分发任务 #{run.pk} 已完成",
-        f"分发结果：共 12 条线索，已售出 {sold} 条，金额 {amount} 元",
-        f"  平台a：售出 {sold_a} 条，金额 {Decimal('30.00') * sold_a} 元",
-        *([f"  平台b：售出 {sold_b} 条，金额 {Decimal('20.00') * sold_b} 元"] if sold_b else []),
+        f"分发结果：共 12 条线索，已售出 {sold} 条，金额 ¥{amount:,.2f}",
+        f"  平台a：售出 {sold_a} 条，金额 ¥{Decimal('30.00') * sold_a:,.2f}",
+        *([f"  平台b：售出 {sold_b} 条，金额 ¥{Decimal('20.00') * sold_b:,.2f}"] if sold_b else []),
         f"结果待定（推送中或结果未知，待对账）：{held} 条",
         f"未分配：{12 - sold - held} 条",
     ]
@@ -169,7 +169,7 @@ def test_wait_hints_at_a_missing_worker_and_fails_when_the_run_is_cancelled(
         f"分发任务 #{run.pk} 已取消",
     ]
     assert lines[4:] == [
-        "分发结果：共 2 条线索，已售出 0 条，金额 0.00 元",
+        "分发结果：共 2 条线索，已售出 0 条，金额 ¥0.00",
         "结果待定（推送中或结果未知，待对账）：0 条",
         "未分配：2 条",
     ]

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.templatetags.money import yuan
 from distribution.models import Plan, Run, RunState
 from distribution.services import DistributionRefused, placement, start_run, step_jobs
 from leads.models import ImportBatch, Lead
@@ -135,18 +136,12 @@ class Command(BaseCommand):
         outcome = placement(run)
         self.stdout.write(
             f"分发结果：共 {run.total} 条线索，已售出 {outcome['sold_leads']} 条，"
-            f"金额 {_yuan(outcome['amount'])} 元"
+            f"金额 {yuan(Decimal(outcome['amount'] or 0))}"
         )
         for row in outcome["per_partner"]:
-            self.stdout.write(
-                f"  {row['partner__name']}：售出 {row['count']} 条，金额 {_yuan(row['amount'])} 元"
-            )
+            amount = yuan(Decimal(row["amount"] or 0))
+            self.stdout.write(f"  {row['partner__name']}：售出 {row['count']} 条，金额 {amount}")
         self.stdout.write(f"结果待定（推送中或结果未知，待对账）：{outcome['held_leads']} 条")
         self.stdout.write(f"未分配：{outcome['unplaced_leads']} 条")
         for note in run.notes:
             self.stdout.write(f"说明：{note}")
-
-
-def _yuan(amount) -> str:
-    """Two decimals whatever the database's sum returns (SQLite drops them)."""
-    return f"{Decimal(amount or 0):.2f}"
