@@ -16,14 +16,11 @@ from django.utils import timezone
 
 from leads.do_not_contact import listed_reason, reason_label
 from leads.models import Lead
-from partners.eligibility import EligibilityRules, age_on
+from partners.eligibility import LEAD_COLUMNS, EligibilityRules, age_on
 from partners.models import Partner
 
 DO_NOT_CONTACT = "do_not_contact"
 NOT_ELIGIBLE = "not_eligible"
-
-# What the rules read of a lead (besides its age).
-RULE_COLUMNS = ("province", "city", "zhima_score", "edu_level", "social_insurance_paid", "source")
 
 
 @dataclass(frozen=True)
@@ -38,7 +35,7 @@ class Screen:
     @property
     def columns(self) -> tuple[str, ...]:
         """The columns ``refusal`` reads from a row of ``annotate``'s queryset."""
-        return ("do_not_contact", *RULE_COLUMNS, *(("pii",) if self.rules.needs_age else ()))
+        return ("do_not_contact", *LEAD_COLUMNS, *(("pii",) if self.rules.needs_age else ()))
 
     def annotate(self, leads: QuerySet[Lead]) -> QuerySet[Lead]:
         return leads.annotate(do_not_contact=listed_reason())

@@ -59,8 +59,7 @@ class PlanForm(forms.ModelForm):
             if exclusive:
                 self.add_error(
                     "partners",
-                    _("%(names)s 只买独家线索，不能用于多家分发")
-                    % {"names": "、".join(exclusive)},
+                    _("%(names)s 只买独家线索，不能用于多家分发") % {"names": "、".join(exclusive)},
                 )
         return cleaned
 
@@ -346,4 +345,3 @@ class DistributeActionMixin:
             "may_add_plan": request.user.has_perm("distribution.add_plan"),
         }
         return TemplateResponse(request, "admin/distribution/choose_plan.html", context)
-

@@ -65,6 +65,8 @@ def _drive(run: Run, worker_id: str) -> str:
             _conclude(run, worker_id, RunState.CANCELLED)
             return RunState.CANCELLED
         jobs = plan_step(run)
+        if Run.objects.filter(pk=run.pk, cancel_requested=True).exists():
+            continue  # cancelled while the step was planned: conclude as cancelled, above
         open_jobs = [job for job in jobs if job.state not in FINAL_STATES]
         if open_jobs:
             _run_side_by_side(open_jobs, worker_id)

@@ -91,6 +91,8 @@ def plan_step(run: Run) -> list[Job]:
         run = Run.objects.select_for_update().get(pk=run.pk)
         if run.step_planned:
             return step_jobs(run)
+        if run.cancel_requested:  # cancel_run set it first: it will not see jobs made now
+            return []
         notes = []
         for partner, kind, leads in _step_work(run, notes):
             try:
@@ -126,7 +128,15 @@ def _step_work(run: Run, notes: list[str]) -> Iterable[tuple[Partner, str, Query
         for partner in partners:
             yield partner, JobKind.CHECK, _needing_check(run, partner)
         return
-    takers = [p for p in partners if p.receives_pushes]
+    takers = []
+    for partner in partners:
+        if partner.is_paused:  # the waterfall goes on to the next partner, and says so
+            notes.append(
+                _("%(step)s：%(name)s 已暂停，未参与")
+                % {"step": run.step_label, "name": partner.name}
+            )
+        elif partner.receives_pushes:
+            takers.append(partner)
     if not run.is_exclusive:
         for partner in takers:
             if partner.exclusive_only:

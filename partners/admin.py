@@ -37,6 +37,18 @@ class PartnerAdmin(admin.ModelAdmin):
         "health",
         "updated_at",
     ]
+
+    def get_list_display(self, request):
+        # What the partner owes us this month, for who may read statements (reporting).
+        if request.user.has_perm("reporting.view_statement"):
+            return [*self.list_display, "statement"]
+        return self.list_display
+
+    @admin.display(description=gettext_lazy("对账单"))
+    def statement(self, partner):
+        url = reverse("admin:reporting_statement_changelist")
+        return format_html('<a href="{}?partner={}">{}</a>', url, partner.pk, _("本月对账单"))
+
     list_filter = [
         "environment",
         "is_active",

@@ -85,6 +85,11 @@ def _shown(value: Any) -> str:
     return text or _("未填写")
 
 
+# The lead's columns the rules read (besides the age): the caller selects these.
+REGION_COLUMNS = ("province", "city")
+LEAD_COLUMNS = (*REGION_COLUMNS, "zhima_score", "edu_level", "social_insurance_paid", "source")
+
+
 @dataclass(frozen=True)
 class EligibilityRules:
     """A partner's eligibility rules. Empty collections and ``None`` bounds mean "no rule"."""
@@ -156,7 +161,7 @@ class EligibilityRules:
     def _region_refusal(self, lead: Mapping[str, Any]) -> str | None:
         if not (self.allowed_regions or self.refused_regions):
             return None
-        names = [(lead.get(key) or "").strip() for key in ("province", "city")]
+        names = [(lead.get(key) or "").strip() for key in REGION_COLUMNS]
         names = [name for name in names if name]
         for name in names:
             if normalise_region(name) in self.refused_regions:

@@ -7,13 +7,15 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from collision.models import CheckSkip, CollisionResult
 from collision.services import check_leads
 from distribution import waterfall
 from distribution.models import Mode, Plan, RunJob, RunState
-from distribution.services import placement, start_run
+from distribution.runner import run_distribution
+from distribution.services import cancel_run, placement, plan_step, start_run
 from jobs.models import JobKind
 from leads.imports import services as imports
 from leads.models import Lead
@@ -25,6 +27,7 @@ from tests.conftest import CLIENT_ID, PARTNER_KEY, UTM_SOURCE
 from tests.import_files import CHINESE_HEADERS, lead_rows, xlsx_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
+DUMMY_TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
 
 
 @pytest.fixture
@@ -279,3 +282,35 @@ def test_a_plain_push_skips_a_lead_outside_the_rules_set_after_its_check(make_pa
     assert summary.accepted == 1 and summary.skipped == {SkipReason.NOT_ELIGIBLE: 1}
     skip = PushSkip.objects.get()
     assert skip.lead_id == leads[1].pk and "600" in skip.detail and "900" in skip.detail
+
+
+def test_a_paused_partner_sits_the_round_out_and_the_waterfall_goes_on(make_partner, make_leads):
+    best, _ = make_partner("a", priority=9)
+    next_best, _ = make_partner("b", priority=1)
+    leads = marketable_leads(make_leads, best, 3)
+    check_leads(partner=best, leads=leads)
+    check_leads(partner=next_best, leads=leads)
+    Partner.objects.filter(pk=best.pk).update(is_paused=True)
+
+    run = start_run(plan=plan_of(best, next_best), leads=Lead.objects.all())
+
+    run.refresh_from_db()
+    assert run.state == RunState.FINISHED
+    assert where_each_went() == {lead.pk: [("b", PushState.ACCEPTED)] for lead in leads}
+    assert any("平台a 已暂停" in note for note in run.notes)
+
+
+def test_a_run_cancelled_before_its_step_is_planned_plans_nothing(make_partner, make_leads):
+    partner, _ = make_partner("a")
+    make_leads(3)
+    plan = plan_of(partner)
+    with override_settings(TASKS=DUMMY_TASKS):  # queued, not run
+        run = start_run(plan=plan, leads=Lead.objects.all())
+    cancel_run(run)
+
+    assert plan_step(run) == []
+    run_distribution(run.pk)
+
+    run.refresh_from_db()
+    assert run.state == RunState.CANCELLED
+    assert not RunJob.objects.exists() and not CollisionResult.objects.exists()

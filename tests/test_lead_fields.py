@@ -162,6 +162,13 @@ KNOWN_PAIRS = {
     ("leads/erasure.py", ("id_number", "phone")),  # the same two: how a person is found
     ("leads/erasure.py", ("city", "district")),  # the fine-grained place goes with the person
     ("leads/exports/resources.py", ("name", "phone")),  # whose check or push a row is about
+    # The do-not-contact list holds the two fields with blind indexes, and takes them in.
+    ("leads/do_not_contact.py", ("id_number", "phone")),
+    ("leads/do_not_contact_admin.py", ("id_number", "phone")),
+    ("leads/do_not_contact_import.py", ("id_number", "phone")),
+    # What a partner's 接收条件 read of a lead (a region rule matches its province or its city).
+    ("partners/eligibility.py", ("city", "province")),
+    ("partners/eligibility.py", ("edu_level", "social_insurance_paid", "zhima_score")),
 }
 NOT_SCANNED = {
     "leads/fields.py",  # the declaration itself
