@@ -91,9 +91,18 @@ def parse_args():
         default=0.02,
         help="partner A refuses this share of the leads' count of pushes (round 2's work)",
     )
+    parser.add_argument(
+        "--rate-scale",
+        type=float,
+        default=1.0,
+        help="multiply every partner's allowed rate (and its sandbox's limit) by this",
+    )
     parser.add_argument("--database-url", default="")
     parser.add_argument("--profile", default="", help="write the sampled stacks here")
-    return parser.parse_args()
+    args = parser.parse_args()
+    for spec in SPECS:
+        spec.rps = round(spec.rps * args.rate_scale, 1)
+    return args
 
 
 def ensure_database(url: str) -> None:
