@@ -93,12 +93,13 @@ def test_listed_reason_reads_the_unique_index(make_leads):
     from django.db import connection
 
     make_leads(1)
-    sql, params = Lead.objects.annotate(dnc=listed_reason()).values("dnc").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
-        plan = " | ".join(str(row[-1]) for row in cursor.fetchall())
+    if connection.vendor == "postgresql":
+        # Tiny tables are cheaper to scan: ask whether the index can serve, as it must at scale.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = Lead.objects.annotate(dnc=listed_reason()).values("dnc").explain()
     assert "do_not_contact_unique" in plan or "sqlite_autoindex_leads_donotcontact" in plan
-    assert "SCAN leads_donotcontact" not in plan
+    assert "SCAN leads_donotcontact" not in plan and "Seq Scan on leads_donotcontact" not in plan
 
 
 def test_reason_label_is_chinese():
