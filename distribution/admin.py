@@ -90,8 +90,16 @@ class PlanAdmin(admin.ModelAdmin):
 
 @admin.register(Run)
 class RunAdmin(ReadOnlyAdmin):
-    list_display = ["id", "plan", "state", "step_text", "progress", "total", "created_by"]
-    list_display += ["created_at"]
+    list_display = [
+        "id",
+        "plan",
+        "state",
+        "step_text",
+        "progress",
+        "total",
+        "created_by",
+        "created_at",
+    ]
     list_filter = ["state", "plan", "created_at"]
     list_select_related = ["plan", "created_by"]
     change_form_template = "admin/distribution/run/change_form.html"
