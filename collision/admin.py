@@ -9,6 +9,7 @@ from jobs.admin import CheckJobListFilter
 from leads.admin_pii import (
     BlindIndexSearchMixin,
     PersonalDataPagesMixin,
+    SkippedLeadsAdmin,
     pii_column,
     related_lead_columns,
 )
@@ -101,11 +102,10 @@ class CollisionResultAdmin(
 
 
 @admin.register(CheckSkip)
-class CheckSkipAdmin(PersonalDataPagesMixin, BlindIndexSearchMixin, BigTableMixin, ReadOnlyAdmin):
+class CheckSkipAdmin(SkippedLeadsAdmin, BigTableMixin, ReadOnlyAdmin):
     """未撞库及原因: leads a check was asked for and did not send (the do-not-contact list, the
     partner's 接收条件), and why."""
 
-    lead_path = "lead__"
     list_filter = [
         "partner",
         "reason",
@@ -113,23 +113,3 @@ class CheckSkipAdmin(PersonalDataPagesMixin, BlindIndexSearchMixin, BigTableMixi
         "created_at",
         date_range_filter("created_at", gettext_lazy("日期范围"), "created"),
     ]
-    search_fields = ["lead__source"]  # the whole name, in a subquery on leads (BigTableMixin)
-    search_help_text = gettext_lazy("输入完整手机号或身份证号查找，或输入完整的来源名称")
-    list_select_related = ["lead", "partner", "actor", "job__partner"]
-
-    def get_list_display(self, request):
-        return [
-            "created_at",
-            *related_lead_columns(request),
-            "partner",
-            "reason",
-            "detail",
-            "job",
-            "actor",
-        ]
-
-    def get_fields(self, request, obj=None):
-        return ["created_at", "lead", "partner", "reason", "detail", "job", "actor"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.get_fields(request, obj)

@@ -160,3 +160,33 @@ def _is_valid(validator, value) -> bool:
     except ValidationError:
         return False
     return True
+
+
+class SkippedLeadsAdmin(PersonalDataPagesMixin, BlindIndexSearchMixin):
+    """What the read-only lists of leads an operation left out share (未撞库及原因, 未推送及原因):
+    a row per lead, partner and reason, the lead's masked columns, found by its whole phone, ID
+    number or source. Mixed in before ``BigTableMixin`` and ``ReadOnlyAdmin``; each list adds its
+    filters (its own job filter)."""
+
+    lead_path = "lead__"
+    search_fields = ["lead__source"]  # the whole name, in a subquery on leads (BigTableMixin)
+    search_help_text = gettext_lazy("输入完整手机号或身份证号查找，或输入完整的来源名称")
+    # The job column names its partner (Job.__str__): one join, not a query per row.
+    list_select_related = ["lead", "partner", "actor", "job__partner"]
+
+    def get_list_display(self, request):
+        return [
+            "created_at",
+            *related_lead_columns(request),
+            "partner",
+            "reason",
+            "detail",
+            "job",
+            "actor",
+        ]
+
+    def get_fields(self, request, obj=None):
+        return ["created_at", "lead", "partner", "reason", "detail", "job", "actor"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)

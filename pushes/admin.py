@@ -7,7 +7,12 @@ from django.utils.translation import gettext_lazy
 
 from core.admin import BigTableMixin, ReadOnlyAdmin, date_range_filter, reveal_pii
 from jobs.admin import PushJobListFilter
-from leads.admin_pii import BlindIndexSearchMixin, PersonalDataPagesMixin, related_lead_columns
+from leads.admin_pii import (
+    BlindIndexSearchMixin,
+    PersonalDataPagesMixin,
+    SkippedLeadsAdmin,
+    related_lead_columns,
+)
 from leads.exports.admin import PushExportMixin, PushSkipExportMixin
 from leads.source_filter import LeadSourceFilter
 from partners.calls import PartnerUnavailable
@@ -141,17 +146,10 @@ def partner_answer_columns(request) -> list:
 
 
 @admin.register(PushSkip)
-class PushSkipAdmin(
-    PushSkipExportMixin,
-    PersonalDataPagesMixin,
-    BlindIndexSearchMixin,
-    BigTableMixin,
-    ReadOnlyAdmin,
-):
+class PushSkipAdmin(PushSkipExportMixin, SkippedLeadsAdmin, BigTableMixin, ReadOnlyAdmin):
     """未推送及原因: the leads a push was asked for and did not send, and why; what the push
     history, which lists attempts only, cannot show."""
 
-    lead_path = "lead__"
     list_filter = [
         "partner",
         "reason",
@@ -159,24 +157,3 @@ class PushSkipAdmin(
         "created_at",
         date_range_filter("created_at", gettext_lazy("日期范围"), "created"),
     ]
-    search_fields = ["lead__source"]  # the whole name, in a subquery on leads (BigTableMixin)
-    search_help_text = gettext_lazy("输入完整手机号或身份证号查找，或输入完整的来源名称")
-    # The job column names its partner (Job.__str__): one join, not a query per row.
-    list_select_related = ["lead", "partner", "actor", "job__partner"]
-
-    def get_list_display(self, request):
-        return [
-            "created_at",
-            *related_lead_columns(request),
-            "partner",
-            "reason",
-            "detail",
-            "job",
-            "actor",
-        ]
-
-    def get_fields(self, request, obj=None):
-        return ["created_at", "lead", "partner", "reason", "detail", "job", "actor"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.get_fields(request, obj)
